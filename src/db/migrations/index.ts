@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely'
+import * as orgStore from './0001-org-store'
+
+/**
+ * Every migration, by name, compiled into the app (no directory scanning at run time).
+ * Names sort in the order they apply; never rename or edit one that has shipped.
+ */
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001-org-store': orgStore,
+}

@@ -1,0 +1,54 @@
+import { Kysely, PostgresDialect } from 'kysely'
+import { PGliteDialect } from 'kysely-pglite-dialect'
+import { PGlite, type Extension } from '@electric-sql/pglite'
+import pg from 'pg'
+import type { DB } from './schema'
+
+export type DatabaseTarget =
+  | { kind: 'postgres'; url: string; poolMax?: number }
+  /** dataDir undefined keeps the database in memory (tests). */
+  | { kind: 'pglite'; dataDir?: string }
+
+export interface DatabaseHandle {
+  readonly db: Kysely<DB>
+  readonly kind: DatabaseTarget['kind']
+  close(): Promise<void>
+}
+
+// The package's contrib entry ships ESM-only type declarations although its require() build works.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { pg_trgm } = require('@electric-sql/pglite/contrib/pg_trgm') as { pg_trgm: Extension }
+
+// pg hands int8 (counts, sequences) back as strings; our int8 values stay far below 2^53.
+const INT8_OID = 20
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID && format !== 'binary') return (value: string) => Number(value)
+    return pg.types.getTypeParser(oid, format)
+  },
+}
+
+export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
+  if (target.kind === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      max: target.poolMax ?? 10,
+      types: pgTypes as pg.CustomTypesConfig,
+      application_name: 'orgsync',
+    })
+    // An idle client losing its server must not crash the process; the next query reports it.
+    pool.on('error', () => undefined)
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+    return { db, kind: 'postgres', close: () => db.destroy() }
+  }
+  const pglite = await PGlite.create(target.dataDir ?? 'memory://', { extensions: { pg_trgm } })
+  const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
+  return {
+    db,
+    kind: 'pglite',
+    async close() {
+      await db.destroy()
+      if (!pglite.closed) await pglite.close()
+    },
+  }
+}

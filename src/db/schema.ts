@@ -1,0 +1,161 @@
+import type { ColumnType, Generated } from 'kysely'
+
+/** Table types of the org store. Snake case as in SQL; the API layer maps to its own shapes. */
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+type Json<T = unknown> = ColumnType<T, string, string>
+type JsonNullable<T = unknown> = ColumnType<T | null, string | null | undefined, string | null>
+
+export type PersonStatus = 'active' | 'suspended' | 'deprovisioned'
+export type SourceMode = 'auto' | 'review'
+export type ActorType = 'admin' | 'source' | 'system'
+
+export interface SettingsTable {
+  key: string
+  value: Json
+  updated_at: Timestamp
+}
+
+export interface SourcesTable {
+  id: string
+  type: string
+  name: string
+  config: Json<Record<string, unknown>>
+  secrets: string | null
+  mode: ColumnType<SourceMode, SourceMode | undefined, SourceMode>
+  schedule: string | null
+  precedence: ColumnType<number, number | undefined, number>
+  enabled: ColumnType<boolean, boolean | undefined, boolean>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface DepartmentsTable {
+  id: Generated<string>
+  parent_id: string | null
+  name: string
+  path: string
+  id_path: string
+  depth: number
+  virtual: ColumnType<boolean, boolean | undefined, boolean>
+  source_id: string | null
+  external_id: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface PeopleTable {
+  id: Generated<string>
+  user_name: string
+  display_name: string | null
+  given_name: string | null
+  family_name: string | null
+  email: string | null
+  employee_number: string | null
+  title: string | null
+  department_id: string | null
+  manager_id: string | null
+  status: ColumnType<PersonStatus, PersonStatus | undefined, PersonStatus>
+  suspended_reason: string | null
+  suspended_at: Date | null
+  suspended_by_source_id: string | null
+  remove_after: Date | null
+  protected: ColumnType<boolean, boolean | undefined, boolean>
+  provenance: Json<Record<string, { sourceId: string | null; at: string }>>
+  search_text: ColumnType<string, never, never>
+  version: ColumnType<number, number | undefined, number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface IdentitiesTable {
+  id: Generated<string>
+  source_id: string
+  external_id: string
+  person_id: string | null
+  user_name: string | null
+  attributes: Json<Record<string, unknown>>
+  raw: JsonNullable
+  active: ColumnType<boolean, boolean | undefined, boolean>
+  removed_at: Date | null
+  version: ColumnType<number, number | undefined, number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface GroupsTable {
+  id: Generated<string>
+  display_name: string
+  description: string | null
+  source_id: string | null
+  external_id: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface GroupMembersTable {
+  group_id: string
+  person_id: string
+  added_at: Timestamp
+}
+
+export interface AuditEventsTable {
+  seq: Generated<number>
+  at: Timestamp
+  actor_type: ActorType
+  actor_id: string | null
+  actor_name: string | null
+  ip: string | null
+  request_id: string | null
+  action: string
+  target_type: string
+  target_id: string | null
+  before: JsonNullable
+  after: JsonNullable
+}
+
+export interface AdminsTable {
+  id: string
+  name: string
+  email: string | null
+  disabled_at: Date | null
+  created_at: Timestamp
+}
+
+export type AdminTokenOrigin = 'env' | 'generated' | 'api'
+
+export interface AdminTokensTable {
+  id: string
+  admin_id: string
+  name: string
+  token_hash: Buffer
+  origin: AdminTokenOrigin
+  created_at: Timestamp
+  last_used_at: Date | null
+  expires_at: Date | null
+  revoked_at: Date | null
+}
+
+export interface AdminRoleGrantsTable {
+  id: string
+  admin_id: string
+  role: string
+  scope_department_id: string | null
+  expires_at: Date | null
+  granted_by: string | null
+  created_at: Timestamp
+}
+
+export interface DB {
+  settings: SettingsTable
+  sources: SourcesTable
+  departments: DepartmentsTable
+  people: PeopleTable
+  identities: IdentitiesTable
+  groups: GroupsTable
+  group_members: GroupMembersTable
+  audit_events: AuditEventsTable
+  admins: AdminsTable
+  admin_tokens: AdminTokensTable
+  admin_role_grants: AdminRoleGrantsTable
+}

@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto'
+import { sql, type Selectable } from 'kysely'
+import type { DepartmentsTable } from '../db/schema'
+import { conflict, forbidden, invalid, notFound, sqlState } from '../errors'
+import { joinIdPath, joinPath } from './department-path'
+import { toDepartment, type Department } from './records'
+import { cleanOptionalText, cleanText, isUuid, requireUuid, type WriteContext } from './write-context'
+
+export interface NewDepartment {
+  name: string
+  parentId?: string | null
+  /** A virtual department is made by an admin and never touched by any sync. */
+  virtual?: boolean
+  sourceId?: string | null
+  externalId?: string | null
+}
+
+type Row = Selectable<DepartmentsTable>
+
+async function findRow(ctx: WriteContext, id: string): Promise<Row | undefined> {
+  if (!isUuid(id)) return undefined
+  return ctx.trx.selectFrom('departments').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
+}
+
+async function requireRow(ctx: WriteContext, id: string): Promise<Row> {
+  const row = await findRow(ctx, id)
+  if (!row) throw notFound(`department ${id} does not exist`)
+  return row
+}
+
+async function requireParent(ctx: WriteContext, parentId: string): Promise<Row> {
+  const row = await findRow(ctx, requireUuid(parentId, 'parentId'))
+  if (!row) throw invalid(`parent department ${parentId} does not exist`)
+  return row
+}
+
+function guardVirtual(ctx: WriteContext, row: Row): void {
+  if (row.virtual && ctx.actor.type === 'source') {
+    throw forbidden(`department "${row.path}" is virtual: only an admin may change it, never a sync`)
+  }
+}
+
+function siblingConflict(err: unknown, name: string, parent: Row | null): unknown {
+  if (sqlState(err) === '23505') {
+    return conflict(`a department named "${name}" already exists under ${parent ? `"${parent.path}"` : 'the root'}`)
+  }
+  return err
+}
+
+export async function createDepartment(ctx: WriteContext, input: NewDepartment): Promise<Department> {
+  const name = cleanText(input.name, 'department name')
+  const virtual = input.virtual ?? false
+  const sourceId = input.sourceId ? requireUuid(input.sourceId, 'sourceId') : null
+  if (virtual && sourceId) throw invalid('a virtual department cannot belong to a source')
+  await ctx.lock('department-tree')
+  const parent = input.parentId ? await requireParent(ctx, input.parentId) : null
+  const id = randomUUID()
+  let row: Row
+  try {
+    row = await ctx.trx
+      .insertInto('departments')
+      .values({
+        id,
+        parent_id: parent?.id ?? null,
+        name,
+        path: joinPath(parent?.path ?? null, name),
+        id_path: joinIdPath(parent?.id_path ?? null, id),
+        depth: parent ? parent.depth + 1 : 0,
+        virtual,
+        source_id: sourceId,
+        external_id: cleanOptionalText(input.externalId, 'externalId', 1024),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow()
+  } catch (err) {
+    if (sqlState(err) === '23503') throw invalid(`source ${sourceId} does not exist`)
+    throw siblingConflict(err, name, parent)
+  }
+  const department = toDepartment(row)
+  await ctx.audit({ action: 'department.create', targetType: 'department', targetId: id, after: department })
+  return department
+}
+
+/**
+ * Rewrites path, id path and depth of a department and its whole subtree in one statement. People
+ * point at departments by id, so they need no update however many there are.
+ */
+async function rewriteSubtree(
+  ctx: WriteContext,
+  row: Row,
+  next: { parentId: string | null; name: string; path: string; idPath: string; depth: number },
+): Promise<{ row: Row; subtreeSize: number }> {
+  // Lengths are taken in SQL: Postgres counts characters where JavaScript counts UTF-16 units.
+  const result = await ctx.trx
+    .updateTable('departments')
+    .set({
+      path: sql<string>`${next.path}::text || substr(path, length(${row.path}::text) + 1)`,
+      id_path: sql<string>`${next.idPath}::text || substr(id_path, length(${row.id_path}::text) + 1)`,
+      depth: sql<number>`depth + ${next.depth - row.depth}::int`,
+    })
+    .where('id_path', 'like', `${row.id_path}%`)
+    .executeTakeFirst()
+  const updated = await ctx.trx
+    .updateTable('departments')
+    .set({ parent_id: next.parentId, name: next.name, updated_at: sql`now()` })
+    .where('id', '=', row.id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+  return { row: updated, subtreeSize: Number(result.numUpdatedRows) }
+}
+
+export async function renameDepartment(ctx: WriteContext, id: string, newName: string): Promise<Department> {
+  const name = cleanText(newName, 'department name')
+  await ctx.lock('department-tree')
+  const row = await requireRow(ctx, id)
+  guardVirtual(ctx, row)
+  if (row.name === name) return toDepartment(row)
+  const parent = row.parent_id ? await requireRow(ctx, row.parent_id) : null
+  let result
+  try {
+    result = await rewriteSubtree(ctx, row, {
+      parentId: row.parent_id,
+      name,
+      path: joinPath(parent?.path ?? null, name),
+      idPath: row.id_path,
+      depth: row.depth,
+    })
+  } catch (err) {
+    throw siblingConflict(err, name, parent)
+  }
+  const department = toDepartment(result.row)
+  await ctx.audit({
+    action: 'department.rename',
+    targetType: 'department',
+    targetId: id,
+    before: { name: row.name, path: row.path },
+    after: { name: department.name, path: department.path, subtreeSize: result.subtreeSize },
+  })
+  return department
+}
+
+export async function moveDepartment(ctx: WriteContext, id: string, newParentId: string | null): Promise<Department> {
+  await ctx.lock('department-tree')
+  const row = await requireRow(ctx, id)
+  guardVirtual(ctx, row)
+  const parent = newParentId ? await requireParent(ctx, newParentId) : null
+  if ((parent?.id ?? null) === row.parent_id) return toDepartment(row)
+  if (parent && parent.id_path.startsWith(row.id_path)) {
+    throw invalid(`cannot move "${row.path}" into its own subtree ("${parent.path}")`)
+  }
+  let result
+  try {
+    result = await rewriteSubtree(ctx, row, {
+      parentId: parent?.id ?? null,
+      name: row.name,
+      path: joinPath(parent?.path ?? null, row.name),
+      idPath: joinIdPath(parent?.id_path ?? null, row.id),
+      depth: parent ? parent.depth + 1 : 0,
+    })
+  } catch (err) {
+    throw siblingConflict(err, row.name, parent)
+  }
+  const department = toDepartment(result.row)
+  await ctx.audit({
+    action: 'department.move',
+    targetType: 'department',
+    targetId: id,
+    before: { parentId: row.parent_id, path: row.path },
+    after: { parentId: department.parentId, path: department.path, subtreeSize: result.subtreeSize },
+  })
+  return department
+}
+
+/** Deletes an empty department; one with sub-departments or people is refused, never cascaded. */
+export async function deleteDepartment(ctx: WriteContext, id: string): Promise<void> {
+  await ctx.lock('department-tree')
+  const row = await requireRow(ctx, id)
+  guardVirtual(ctx, row)
+  const { children } = await ctx.trx
+    .selectFrom('departments')
+    .select((eb) => eb.fn.countAll<number>().as('children'))
+    .where('parent_id', '=', id)
+    .executeTakeFirstOrThrow()
+  const { people } = await ctx.trx
+    .selectFrom('people')
+    .select((eb) => eb.fn.countAll<number>().as('people'))
+    .where('department_id', '=', id)
+    .executeTakeFirstOrThrow()
+  if (Number(children) > 0 || Number(people) > 0) {
+    throw conflict(
+      `department "${row.path}" is not empty (${children} sub-departments, ${people} people): move them first`,
+    )
+  }
+  await ctx.trx.deleteFrom('departments').where('id', '=', id).execute()
+  await ctx.audit({ action: 'department.delete', targetType: 'department', targetId: id, before: toDepartment(row) })
+}

@@ -1,0 +1,145 @@
+import { sql, type Selectable } from 'kysely'
+import type { GroupsTable } from '../db/schema'
+import { conflict, invalid, notFound, sqlState } from '../errors'
+import { toGroup, type Group } from './records'
+import { cleanOptionalText, cleanText, isUuid, requireUuid, type WriteContext } from './write-context'
+
+export interface NewGroup {
+  displayName: string
+  description?: string | null
+  sourceId?: string | null
+  externalId?: string | null
+}
+
+const CHUNK = 1000
+
+async function requireRow(ctx: WriteContext, id: string): Promise<Selectable<GroupsTable>> {
+  const row = isUuid(id)
+    ? await ctx.trx.selectFrom('groups').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
+    : undefined
+  if (!row) throw notFound(`group ${id} does not exist`)
+  return row
+}
+
+export async function createGroup(ctx: WriteContext, input: NewGroup): Promise<Group> {
+  try {
+    const row = await ctx.trx
+      .insertInto('groups')
+      .values({
+        display_name: cleanText(input.displayName, 'displayName'),
+        description: cleanOptionalText(input.description, 'description', 4000),
+        source_id: input.sourceId ? requireUuid(input.sourceId, 'sourceId') : null,
+        external_id: cleanOptionalText(input.externalId, 'externalId', 1024),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow()
+    const group = toGroup(row)
+    await ctx.audit({ action: 'group.create', targetType: 'group', targetId: group.id, after: group })
+    return group
+  } catch (err) {
+    if (sqlState(err) === '23505') throw conflict(`group ${input.externalId} already exists for this source`)
+    if (sqlState(err) === '23503') throw invalid(`source ${input.sourceId} does not exist`)
+    throw err
+  }
+}
+
+export async function updateGroup(
+  ctx: WriteContext,
+  id: string,
+  patch: { displayName?: string; description?: string | null },
+): Promise<Group> {
+  const row = await requireRow(ctx, id)
+  const next = {
+    display_name: patch.displayName === undefined ? row.display_name : cleanText(patch.displayName, 'displayName'),
+    description:
+      patch.description === undefined ? row.description : cleanOptionalText(patch.description, 'description', 4000),
+  }
+  if (next.display_name === row.display_name && next.description === row.description) return toGroup(row)
+  const updated = await ctx.trx
+    .updateTable('groups')
+    .set({ ...next, updated_at: sql`now()` })
+    .where('id', '=', row.id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+  await ctx.audit({
+    action: 'group.update',
+    targetType: 'group',
+    targetId: row.id,
+    before: { displayName: row.display_name, description: row.description },
+    after: { displayName: updated.display_name, description: updated.description },
+  })
+  return toGroup(updated)
+}
+
+export async function deleteGroup(ctx: WriteContext, id: string): Promise<void> {
+  const row = await requireRow(ctx, id)
+  const { members } = await ctx.trx
+    .selectFrom('group_members')
+    .select((eb) => eb.fn.countAll<number>().as('members'))
+    .where('group_id', '=', row.id)
+    .executeTakeFirstOrThrow()
+  await ctx.trx.deleteFrom('groups').where('id', '=', row.id).execute()
+  await ctx.audit({
+    action: 'group.delete',
+    targetType: 'group',
+    targetId: row.id,
+    before: { ...toGroup(row), memberCount: Number(members) },
+  })
+}
+
+function uniqueIds(personIds: readonly string[]): string[] {
+  return [...new Set(personIds.map((p) => requireUuid(p, 'member id')))]
+}
+
+/** Adds people to a group; those already in it are left alone. Returns the ids actually added. */
+export async function addGroupMembers(ctx: WriteContext, groupId: string, personIds: readonly string[]): Promise<string[]> {
+  const group = await requireRow(ctx, groupId)
+  const ids = uniqueIds(personIds)
+  const added: string[] = []
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const chunk = ids.slice(i, i + CHUNK)
+    const known = await ctx.trx.selectFrom('people').select('id').where('id', 'in', chunk).execute()
+    if (known.length !== chunk.length) {
+      const have = new Set(known.map((k) => k.id))
+      const missing = chunk.filter((c) => !have.has(c))
+      throw invalid(`cannot add to group "${group.display_name}": no such person ${missing.slice(0, 5).join(', ')}`, {
+        missing,
+      })
+    }
+    const rows = await ctx.trx
+      .insertInto('group_members')
+      .values(chunk.map((person_id) => ({ group_id: group.id, person_id })))
+      .onConflict((oc) => oc.doNothing())
+      .returning('person_id')
+      .execute()
+    added.push(...rows.map((r) => r.person_id))
+  }
+  if (added.length > 0) {
+    await ctx.audit({ action: 'group.members.add', targetType: 'group', targetId: group.id, after: { added } })
+  }
+  return added
+}
+
+/** Removes people from a group; ids that are not members are ignored. Returns the ids actually removed. */
+export async function removeGroupMembers(
+  ctx: WriteContext,
+  groupId: string,
+  personIds: readonly string[],
+): Promise<string[]> {
+  const group = await requireRow(ctx, groupId)
+  const ids = uniqueIds(personIds)
+  const removed: string[] = []
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const rows = await ctx.trx
+      .deleteFrom('group_members')
+      .where('group_id', '=', group.id)
+      .where('person_id', 'in', ids.slice(i, i + CHUNK))
+      .returning('person_id')
+      .execute()
+    removed.push(...rows.map((r) => r.person_id))
+  }
+  if (removed.length > 0) {
+    await ctx.audit({ action: 'group.members.remove', targetType: 'group', targetId: group.id, before: { removed } })
+  }
+  return removed
+}

@@ -1,0 +1,124 @@
+import { sql } from 'kysely'
+import { conflict, invalid, notFound, sqlState } from '../errors'
+import { toIdentity, type Identity } from './records'
+import { cleanOptionalText, cleanText, requireUuid, type WriteContext } from './write-context'
+
+/** What one source says about one user, keyed by the source's own stable id. */
+export interface IdentityInput {
+  sourceId: string
+  externalId: string
+  userName?: string | null
+  attributes: Record<string, unknown>
+  raw?: unknown
+  active?: boolean
+  personId?: string | null
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+/**
+ * Creates or updates the identity (source, externalId). Returns it with `changed` false when the
+ * source said nothing new, so callers can skip reconciliation.
+ */
+export async function saveIdentity(
+  ctx: WriteContext,
+  input: IdentityInput,
+): Promise<{ identity: Identity; created: boolean; changed: boolean }> {
+  const sourceId = requireUuid(input.sourceId, 'sourceId')
+  const externalId = cleanText(input.externalId, 'externalId', 1024)
+  const userName = cleanOptionalText(input.userName, 'userName')
+  const personId = input.personId ? requireUuid(input.personId, 'personId') : input.personId
+  const existing = await ctx.trx
+    .selectFrom('identities')
+    .selectAll()
+    .where('source_id', '=', sourceId)
+    .where('external_id', '=', externalId)
+    .forUpdate()
+    .executeTakeFirst()
+  try {
+    if (!existing) {
+      const row = await ctx.trx
+        .insertInto('identities')
+        .values({
+          source_id: sourceId,
+          external_id: externalId,
+          user_name: userName,
+          attributes: JSON.stringify(input.attributes),
+          raw: input.raw === undefined ? null : JSON.stringify(input.raw),
+          active: input.active ?? true,
+          person_id: personId ?? null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      const identity = toIdentity(row)
+      await ctx.audit({ action: 'identity.create', targetType: 'identity', targetId: identity.id, after: identity })
+      return { identity, created: true, changed: true }
+    }
+    const next = {
+      userName,
+      attributes: input.attributes,
+      active: input.active ?? true,
+      personId: personId === undefined ? existing.person_id : personId,
+    }
+    const unchanged =
+      existing.removed_at === null &&
+      existing.user_name === next.userName &&
+      existing.active === next.active &&
+      existing.person_id === next.personId &&
+      sameJson(existing.attributes, next.attributes)
+    if (unchanged && (input.raw === undefined || sameJson(existing.raw, input.raw))) {
+      return { identity: toIdentity(existing), created: false, changed: false }
+    }
+    const row = await ctx.trx
+      .updateTable('identities')
+      .set({
+        user_name: next.userName,
+        attributes: JSON.stringify(next.attributes),
+        ...(input.raw === undefined ? {} : { raw: JSON.stringify(input.raw) }),
+        active: next.active,
+        person_id: next.personId,
+        removed_at: null,
+        version: existing.version + 1,
+        updated_at: sql`now()`,
+      })
+      .where('id', '=', existing.id)
+      .returningAll()
+      .executeTakeFirstOrThrow()
+    const identity = toIdentity(row)
+    if (!unchanged) {
+      await ctx.audit({
+        action: 'identity.update',
+        targetType: 'identity',
+        targetId: identity.id,
+        before: toIdentity(existing),
+        after: identity,
+      })
+    }
+    return { identity, created: false, changed: !unchanged }
+  } catch (err) {
+    if (sqlState(err) === '23505') throw conflict(`user name "${userName}" is already used by another identity of this source`)
+    if (sqlState(err) === '23503') throw invalid(`source ${sourceId} or person ${personId} does not exist`)
+    throw err
+  }
+}
+
+/** Marks an identity as gone from its source; the row stays for history and reactivation. */
+export async function removeIdentity(ctx: WriteContext, id: string): Promise<Identity> {
+  const row = await ctx.trx
+    .updateTable('identities')
+    .set({ removed_at: sql`now()`, active: false, updated_at: sql`now()`, version: sql`version + 1` })
+    .where('id', '=', requireUuid(id, 'identity id'))
+    .where('removed_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst()
+  if (!row) {
+    const exists = await ctx.trx.selectFrom('identities').selectAll().where('id', '=', id).executeTakeFirst()
+    if (!exists) throw notFound(`identity ${id} does not exist`)
+    return toIdentity(exists)
+  }
+  const identity = toIdentity(row)
+  await ctx.audit({ action: 'identity.remove', targetType: 'identity', targetId: id, after: { removedAt: row.removed_at } })
+  return identity
+}

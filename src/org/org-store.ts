@@ -1,0 +1,64 @@
+import type { Kysely } from 'kysely'
+import type { DB } from '../db/schema'
+import type { Actor } from './actor'
+import * as departments from './department-writes'
+import * as groups from './group-writes'
+import * as identities from './identity-writes'
+import * as people from './person-writes'
+import { WriteContext } from './write-context'
+
+/**
+ * The operations of one write transaction. Every change to people, departments, groups and
+ * identities goes through here, and each one records its audit event in the same transaction.
+ */
+export class OrgWriter {
+  constructor(private readonly ctx: WriteContext) {}
+
+  get actor(): Actor {
+    return this.ctx.actor
+  }
+
+  createDepartment = (input: departments.NewDepartment) => departments.createDepartment(this.ctx, input)
+  renameDepartment = (id: string, name: string) => departments.renameDepartment(this.ctx, id, name)
+  moveDepartment = (id: string, parentId: string | null) => departments.moveDepartment(this.ctx, id, parentId)
+  deleteDepartment = (id: string) => departments.deleteDepartment(this.ctx, id)
+
+  createPerson = (fields: people.PersonFields) => people.createPerson(this.ctx, fields)
+  updatePerson = (id: string, patch: Partial<people.PersonFields>, options?: { expectedVersion?: number }) =>
+    people.updatePerson(this.ctx, id, patch, options)
+  suspendPerson = (id: string, input: { reason: string; removeAfter?: Date | null }) =>
+    people.suspendPerson(this.ctx, id, input)
+  reactivatePerson = (id: string) => people.reactivatePerson(this.ctx, id)
+  deprovisionPerson = (id: string, input: { reason: string }) => people.deprovisionPerson(this.ctx, id, input)
+
+  saveIdentity = (input: identities.IdentityInput) => identities.saveIdentity(this.ctx, input)
+  removeIdentity = (id: string) => identities.removeIdentity(this.ctx, id)
+
+  createGroup = (input: groups.NewGroup) => groups.createGroup(this.ctx, input)
+  updateGroup = (id: string, patch: { displayName?: string; description?: string | null }) =>
+    groups.updateGroup(this.ctx, id, patch)
+  deleteGroup = (id: string) => groups.deleteGroup(this.ctx, id)
+  addGroupMembers = (groupId: string, personIds: readonly string[]) => groups.addGroupMembers(this.ctx, groupId, personIds)
+  removeGroupMembers = (groupId: string, personIds: readonly string[]) =>
+    groups.removeGroupMembers(this.ctx, groupId, personIds)
+
+  /** Audit an event that is not one of the writes above (e.g. a source's configuration changed). */
+  audit = (entry: Parameters<WriteContext['audit']>[0]) => this.ctx.audit(entry)
+
+  /** The raw transaction, for writes of tables outside the org tree (sources, tokens) in the same unit. */
+  get transaction(): Kysely<DB> {
+    return this.ctx.trx
+  }
+}
+
+export class OrgStore {
+  constructor(readonly db: Kysely<DB>) {}
+
+  /**
+   * Runs `work` in one transaction: everything it writes commits together with its audit events,
+   * or nothing does.
+   */
+  write<T>(actor: Actor, work: (w: OrgWriter) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => work(new OrgWriter(new WriteContext(trx, actor))))
+  }
+}

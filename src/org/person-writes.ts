@@ -1,0 +1,248 @@
+import { sql, type Selectable, type Updateable } from 'kysely'
+import type { PeopleTable } from '../db/schema'
+import { AppError, conflict, invalid, notFound, sqlConstraint, sqlState } from '../errors'
+import { personColumns, toPerson, type Person } from './records'
+import { cleanOptionalText, cleanText, isUuid, requireUuid, type WriteContext } from './write-context'
+
+/** The attributes of a person that sources and admins set. */
+export interface PersonFields {
+  userName: string
+  displayName?: string | null
+  givenName?: string | null
+  familyName?: string | null
+  email?: string | null
+  employeeNumber?: string | null
+  title?: string | null
+  departmentId?: string | null
+  managerId?: string | null
+  protected?: boolean
+}
+
+type Row = Omit<Selectable<PeopleTable>, 'search_text'>
+type Attr = keyof PersonFields
+
+const COLUMN: Record<Attr, keyof Updateable<PeopleTable> & string> = {
+  userName: 'user_name',
+  displayName: 'display_name',
+  givenName: 'given_name',
+  familyName: 'family_name',
+  email: 'email',
+  employeeNumber: 'employee_number',
+  title: 'title',
+  departmentId: 'department_id',
+  managerId: 'manager_id',
+  protected: 'protected',
+}
+
+/** Validates and normalises the given fields; absent fields stay absent. */
+function clean(fields: Partial<PersonFields>): Partial<PersonFields> {
+  const out: Partial<PersonFields> = {}
+  if (fields.userName !== undefined) out.userName = cleanText(fields.userName, 'userName')
+  for (const key of ['displayName', 'givenName', 'familyName', 'title', 'employeeNumber'] as const) {
+    if (fields[key] !== undefined) out[key] = cleanOptionalText(fields[key], key)
+  }
+  if (fields.email !== undefined) {
+    const email = cleanOptionalText(fields.email, 'email', 320)
+    if (email !== null && !/^[^\s@]+@[^\s@]+$/.test(email)) throw invalid(`email ${JSON.stringify(email)} is not an email address`)
+    out.email = email
+  }
+  if (fields.departmentId !== undefined) {
+    out.departmentId = fields.departmentId === null ? null : requireUuid(fields.departmentId, 'departmentId')
+  }
+  if (fields.managerId !== undefined) {
+    out.managerId = fields.managerId === null ? null : requireUuid(fields.managerId, 'managerId')
+  }
+  if (fields.protected !== undefined) out.protected = fields.protected
+  return out
+}
+
+function provenanceEntry(ctx: WriteContext): { by: string; id: string | null; at: string } {
+  return { by: ctx.actor.type, id: ctx.actor.id, at: new Date().toISOString() }
+}
+
+function referenceError(err: unknown, fields: Partial<PersonFields>): unknown {
+  if (sqlState(err) === '23503') {
+    const constraint = sqlConstraint(err) ?? ''
+    if (constraint.includes('department')) return invalid(`department ${fields.departmentId} does not exist`)
+    if (constraint.includes('manager')) return invalid(`manager ${fields.managerId} is not a person`)
+    return invalid('a referenced department or manager does not exist')
+  }
+  return err
+}
+
+async function requireRow(ctx: WriteContext, id: string): Promise<Row> {
+  const row = isUuid(id)
+    ? await ctx.trx.selectFrom('people').select(personColumns).where('id', '=', id).forUpdate().executeTakeFirst()
+    : undefined
+  if (!row) throw notFound(`person ${id} does not exist`)
+  return row
+}
+
+/** Refuses a manager link that would make someone their own manager, directly or through a chain. */
+async function assertNoManagerCycle(ctx: WriteContext, personId: string, managerId: string): Promise<void> {
+  if (personId === managerId) throw invalid('a person cannot be their own manager')
+  await ctx.lock('manager-chains')
+  const hit = await sql<{ id: string }>`
+    with recursive chain (id, manager_id, depth) as (
+      select id, manager_id, 1 from people where id = ${managerId}
+      union all
+      select p.id, p.manager_id, c.depth + 1 from people p join chain c on p.id = c.manager_id where c.depth < 100000
+    )
+    select id from chain where id = ${personId} limit 1`.execute(ctx.trx)
+  if (hit.rows.length > 0) throw invalid(`manager ${managerId} reports to person ${personId}: that would make a cycle`)
+}
+
+export async function createPerson(ctx: WriteContext, fields: PersonFields): Promise<Person> {
+  const f = clean(fields)
+  if (f.userName === undefined) throw invalid('userName is required')
+  const at = provenanceEntry(ctx)
+  const provenance = Object.fromEntries(
+    (Object.keys(f) as Attr[]).filter((k) => f[k] !== null && f[k] !== undefined).map((k) => [k, at]),
+  )
+  let row: Row
+  try {
+    row = await ctx.trx
+      .insertInto('people')
+      .values({
+        user_name: f.userName,
+        display_name: f.displayName ?? null,
+        given_name: f.givenName ?? null,
+        family_name: f.familyName ?? null,
+        email: f.email ?? null,
+        employee_number: f.employeeNumber ?? null,
+        title: f.title ?? null,
+        department_id: f.departmentId ?? null,
+        manager_id: f.managerId ?? null,
+        protected: f.protected ?? false,
+        provenance: JSON.stringify(provenance),
+      })
+      .returning(personColumns)
+      .executeTakeFirstOrThrow()
+  } catch (err) {
+    throw referenceError(err, f)
+  }
+  const person = toPerson(row)
+  await ctx.audit({ action: 'person.create', targetType: 'person', targetId: person.id, after: person })
+  return person
+}
+
+/**
+ * Changes the given attributes. Only what really changes is written, versioned, given provenance
+ * and audited; a patch that changes nothing writes nothing.
+ */
+export async function updatePerson(
+  ctx: WriteContext,
+  id: string,
+  patch: Partial<PersonFields>,
+  options: { expectedVersion?: number } = {},
+): Promise<Person> {
+  const f = clean(patch)
+  const row = await requireRow(ctx, id)
+  if (options.expectedVersion !== undefined && row.version !== options.expectedVersion) {
+    throw conflict(`person ${id} changed since version ${options.expectedVersion} (now ${row.version})`)
+  }
+  const current = toPerson(row)
+  const changed = (Object.keys(f) as Attr[]).filter((k) => f[k] !== current[k])
+  if (changed.length === 0) return current
+  if (changed.includes('managerId') && f.managerId) await assertNoManagerCycle(ctx, row.id, f.managerId)
+
+  const at = provenanceEntry(ctx)
+  const provenance = { ...current.provenance }
+  const set: Updateable<PeopleTable> = {}
+  const before: Record<string, unknown> = {}
+  const after: Record<string, unknown> = {}
+  for (const k of changed) {
+    ;(set as Record<string, unknown>)[COLUMN[k]] = f[k]
+    before[k] = current[k]
+    after[k] = f[k]
+    provenance[k] = at
+  }
+  let updated: Row
+  try {
+    updated = await ctx.trx
+      .updateTable('people')
+      .set({ ...set, provenance: JSON.stringify(provenance), version: row.version + 1, updated_at: sql`now()` })
+      .where('id', '=', row.id)
+      .returning(personColumns)
+      .executeTakeFirstOrThrow()
+  } catch (err) {
+    throw referenceError(err, f)
+  }
+  await ctx.audit({ action: 'person.update', targetType: 'person', targetId: row.id, before, after })
+  return toPerson(updated)
+}
+
+function guardProtected(ctx: WriteContext, row: Row, what: string): void {
+  if (row.protected && ctx.actor.type !== 'admin') {
+    throw new AppError(
+      'forbidden',
+      `person "${row.user_name}" is protected: only an admin may ${what} them, never a ${ctx.actor.type}`,
+    )
+  }
+}
+
+async function setStatus(
+  ctx: WriteContext,
+  row: Row,
+  action: string,
+  set: Updateable<PeopleTable>,
+): Promise<Person> {
+  const updated = await ctx.trx
+    .updateTable('people')
+    .set({ ...set, version: row.version + 1, updated_at: sql`now()` })
+    .where('id', '=', row.id)
+    .returning(personColumns)
+    .executeTakeFirstOrThrow()
+  const pick = (p: Row) => ({
+    status: p.status,
+    suspendedReason: p.suspended_reason,
+    suspendedAt: p.suspended_at,
+    suspendedBySourceId: p.suspended_by_source_id,
+    removeAfter: p.remove_after,
+  })
+  await ctx.audit({ action, targetType: 'person', targetId: row.id, before: pick(row), after: pick(updated) })
+  return toPerson(updated)
+}
+
+/** Suspends at once; `removeAfter` is when the deprovisioning job may remove them (the grace period). */
+export async function suspendPerson(
+  ctx: WriteContext,
+  id: string,
+  input: { reason: string; removeAfter?: Date | null },
+): Promise<Person> {
+  const row = await requireRow(ctx, id)
+  guardProtected(ctx, row, 'suspend')
+  if (row.status === 'deprovisioned') throw conflict(`person "${row.user_name}" is already deprovisioned`)
+  if (row.status === 'suspended') return toPerson(row)
+  return setStatus(ctx, row, 'person.suspend', {
+    status: 'suspended',
+    suspended_reason: cleanText(input.reason, 'reason', 1000),
+    suspended_at: new Date(),
+    suspended_by_source_id: ctx.actor.type === 'source' ? ctx.actor.id : null,
+    remove_after: input.removeAfter ?? null,
+  })
+}
+
+export async function reactivatePerson(ctx: WriteContext, id: string): Promise<Person> {
+  const row = await requireRow(ctx, id)
+  if (row.status === 'active') return toPerson(row)
+  return setStatus(ctx, row, 'person.reactivate', {
+    status: 'active',
+    suspended_reason: null,
+    suspended_at: null,
+    suspended_by_source_id: null,
+    remove_after: null,
+  })
+}
+
+export async function deprovisionPerson(ctx: WriteContext, id: string, input: { reason: string }): Promise<Person> {
+  const row = await requireRow(ctx, id)
+  guardProtected(ctx, row, 'deprovision')
+  if (row.status === 'deprovisioned') return toPerson(row)
+  return setStatus(ctx, row, 'person.deprovision', {
+    status: 'deprovisioned',
+    suspended_reason: cleanText(input.reason, 'reason', 1000),
+    suspended_at: row.suspended_at ?? new Date(),
+    remove_after: null,
+  })
+}

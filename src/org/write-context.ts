@@ -1,0 +1,57 @@
+import { sql, type Transaction } from 'kysely'
+import type { DB } from '../db/schema'
+import { invalid } from '../errors'
+import type { Actor } from './actor'
+import { recordAuditEvent, type AuditEntry } from './audit-log'
+
+/** What every write function gets: the open transaction and who is acting. */
+export class WriteContext {
+  constructor(
+    readonly trx: Transaction<DB>,
+    readonly actor: Actor,
+  ) {}
+
+  audit(entry: AuditEntry): Promise<void> {
+    return recordAuditEvent(this.trx, this.actor, entry)
+  }
+
+  /**
+   * Serialises changes of one kind across transactions and replicas until this transaction ends.
+   * Tree moves rewrite a whole subtree by path prefix, and manager changes walk the chain for
+   * cycles: both must not race a concurrent change of the same structure.
+   */
+  async lock(what: 'department-tree' | 'manager-chains'): Promise<void> {
+    const key = what === 'department-tree' ? 1 : 2
+    await sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}, ${key})`.execute(this.trx)
+  }
+}
+
+const LOCK_NAMESPACE = 0x6f72 // "or": orgsync's advisory-lock namespace
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value)
+}
+
+/** A referenced id that is not even a uuid is bad input, not a database error. */
+export function requireUuid(value: string, what: string): string {
+  if (!isUuid(value)) throw invalid(`${what} must be a uuid, got ${JSON.stringify(value)}`)
+  return value.toLowerCase()
+}
+
+/** Trims a display text and rejects empty or control-character values. */
+export function cleanText(value: string, what: string, max = 256): string {
+  const v = value.trim()
+  if (v.length === 0) throw invalid(`${what} must not be empty`)
+  if (v.length > max) throw invalid(`${what} must be at most ${max} characters`)
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(v)) throw invalid(`${what} must not contain control characters`)
+  return v
+}
+
+export function cleanOptionalText(value: string | null | undefined, what: string, max = 256): string | null {
+  if (value === null || value === undefined) return null
+  const v = value.trim()
+  return v === '' ? null : cleanText(v, what, max)
+}

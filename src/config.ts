@@ -27,7 +27,7 @@ function integer(name: string, min: number, max: number, fallback: number) {
 }
 
 const envSchema = z.object({
-  PORT: integer('PORT', 1, 65535, 8080),
+  PORT: integer('PORT', 0, 65535, 8080),
   HOST: z
     .string()
     .optional()

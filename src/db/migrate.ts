@@ -1,9 +1,10 @@
 import { Migrator, type Kysely, type MigrationResultSet } from 'kysely'
 import { migrations } from './migrations'
 
-function migrator(db: Kysely<unknown>): Migrator {
+// Migrations work on any database type: they create the tables the types describe.
+function migrator<T>(db: Kysely<T>): Migrator {
   return new Migrator({
-    db,
+    db: db as unknown as Kysely<unknown>,
     provider: { getMigrations: async () => ({ ...migrations }) },
     migrationTableName: 'orgsync_migrations',
     migrationLockTableName: 'orgsync_migrations_lock',
@@ -11,7 +12,7 @@ function migrator(db: Kysely<unknown>): Migrator {
 }
 
 /** Applies every pending migration; several replicas starting together take turns (Kysely's lock). */
-export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+export async function migrateToLatest<T>(db: Kysely<T>): Promise<string[]> {
   const result: MigrationResultSet = await migrator(db).migrateToLatest()
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')
@@ -22,7 +23,7 @@ export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
 }
 
 /** Names of migrations this build knows that the database has not applied. */
-export async function pendingMigrations(db: Kysely<unknown>): Promise<string[]> {
+export async function pendingMigrations<T>(db: Kysely<T>): Promise<string[]> {
   const all = await migrator(db).getMigrations()
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name)
 }

@@ -194,3 +194,15 @@ export async function deleteDepartment(ctx: WriteContext, id: string): Promise<v
   await ctx.trx.deleteFrom('departments').where('id', '=', id).execute()
   await ctx.audit({ action: 'department.delete', targetType: 'department', targetId: id, before: toDepartment(row) })
 }
+
+/** Moves and/or renames in one go (the admin API's PATCH). */
+export async function updateDepartment(
+  ctx: WriteContext,
+  id: string,
+  patch: { name?: string; parentId?: string | null },
+): Promise<Department> {
+  let department: Department | undefined
+  if (patch.parentId !== undefined) department = await moveDepartment(ctx, id, patch.parentId)
+  if (patch.name !== undefined) department = await renameDepartment(ctx, id, patch.name)
+  return department ?? toDepartment(await requireRow(ctx, id))
+}

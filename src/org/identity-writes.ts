@@ -14,8 +14,22 @@ export interface IdentityInput {
   personId?: string | null
 }
 
+/**
+ * Compares as JSON values: jsonb hands objects back with their keys re-ordered, so the stored
+ * attributes must not count as different from the source's just because of key order.
+ */
 function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b)
+  return canonicalJson(a) === canonicalJson(b)
+}
+
+function canonicalJson(value: unknown): string | undefined {
+  const text = JSON.stringify(value)
+  if (text === undefined) return undefined
+  return JSON.stringify(JSON.parse(text), (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+      : v,
+  )
 }
 
 /**

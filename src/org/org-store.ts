@@ -21,6 +21,8 @@ export class OrgWriter {
   createDepartment = (input: departments.NewDepartment) => departments.createDepartment(this.ctx, input)
   renameDepartment = (id: string, name: string) => departments.renameDepartment(this.ctx, id, name)
   moveDepartment = (id: string, parentId: string | null) => departments.moveDepartment(this.ctx, id, parentId)
+  updateDepartment = (id: string, patch: { name?: string; parentId?: string | null }) =>
+    departments.updateDepartment(this.ctx, id, patch)
   deleteDepartment = (id: string) => departments.deleteDepartment(this.ctx, id)
 
   createPerson = (fields: people.PersonFields) => people.createPerson(this.ctx, fields)

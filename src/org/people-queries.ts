@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { DB, PersonStatus } from '../db/schema'
-import { notFound } from '../errors'
+import { invalid, notFound } from '../errors'
 import { decodeCursor, encodeCursor } from './cursor'
 import type { Page } from './department-queries'
 import { personColumns, toPerson, type Person } from './records'
@@ -71,7 +71,11 @@ export async function listPeople(db: Kysely<DB>, filter: PeopleFilter): Promise<
   }
   if (filter.cursor) {
     const [key, id] = decodeCursor(filter.cursor, 2)
-    query = query.where(sql<boolean>`(lower(p.user_name), p.id) > (${String(key)}, ${String(id)}::uuid)`)
+    // A well-formed cursor with a non-uuid id would otherwise fail in SQL as a database error.
+    if (typeof key !== 'string' || typeof id !== 'string' || !isUuid(id)) {
+      throw invalid('cursor is not one this server issued (start again without it)')
+    }
+    query = query.where(sql<boolean>`(lower(p.user_name), p.id) > (${key}, ${id}::uuid)`)
   }
   const rows = await query.execute()
   const page = rows.slice(0, filter.limit)

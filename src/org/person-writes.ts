@@ -144,6 +144,10 @@ export async function updatePerson(
   const current = toPerson(row)
   const changed = (Object.keys(f) as Attr[]).filter((k) => f[k] !== current[k])
   if (changed.length === 0) return current
+  // Otherwise a source could lift the protection and then suspend or deprovision the person.
+  if (changed.includes('protected') && ctx.actor.type !== 'admin') {
+    throw new AppError('forbidden', `only an admin may change whether person "${row.user_name}" is protected`)
+  }
   if (changed.includes('managerId') && f.managerId) await assertNoManagerCycle(ctx, row.id, f.managerId)
 
   const at = provenanceEntry(ctx)

@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { Command } from 'commander'
+import { version } from '../../package.json'
+import { ConfigError, loadConfig } from '../config'
+import { migrateToLatest } from '../db/migrate'
+import { createLogger } from '../logger'
+import { openConfiguredDatabase, startService } from '../service'
+import { bootstrapTokenBanner } from './banner'
+import { exitOnSignals } from './shutdown'
+
+
+/** A bad environment is the operator's to fix: one line, exit 2, no stack trace. */
+function fail(err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`orgsync: invalid configuration: ${err.message}\n`)
+    process.exit(2)
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  process.stderr.write(`orgsync: ${message}\n`)
+  process.exit(1)
+}
+
+async function serve(): Promise<void> {
+  const config = loadConfig()
+  const logger = createLogger(config.logLevel)
+  const service = await startService(config, logger)
+  if (service.bootstrap.generatedToken) {
+    process.stdout.write(bootstrapTokenBanner(service.url, service.bootstrap.generatedToken))
+  }
+  process.stdout.write(`orgsync is ready at ${service.url} (stop with Ctrl-C)\n`)
+  exitOnSignals(() => service.close(), { timeoutMs: config.shutdownTimeoutMs, logger })
+}
+
+async function migrate(): Promise<void> {
+  const config = loadConfig()
+  const handle = await openConfiguredDatabase(config)
+  try {
+    const applied = await migrateToLatest(handle.db)
+    process.stdout.write(
+      applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}\n` : 'database is up to date\n',
+    )
+  } finally {
+    await handle.close()
+  }
+}
+
+const program = new Command('orgsync')
+  .description(
+    "Keeps an organisation's people and department tree true to its identity sources.\n" +
+      'Configuration comes from environment variables: see the README.',
+  )
+  .version(version)
+  .showHelpAfterError()
+
+program
+  .command('serve', { isDefault: true })
+  .description('run the HTTP service (admin API, health and metrics); migrates the database first')
+  .action(() => serve().catch(fail))
+
+program
+  .command('migrate')
+  .description('apply pending database migrations and exit (serve also does this at start)')
+  .action(() => migrate().catch(fail))
+
+program.parseAsync(process.argv).catch(fail)

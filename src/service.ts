@@ -1,0 +1,96 @@
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Express } from 'express'
+import { SourceService } from './admin/source-service'
+import type { Config } from './config'
+import { SecretBox } from './crypto/secret-box'
+import { lockDataDir } from './db/data-dir-lock'
+import { migrateToLatest } from './db/migrate'
+import { openDatabase, type DatabaseHandle } from './db/open-database'
+import { createApp } from './http/app'
+import type { Logger } from './logger'
+import { OrgStore } from './org/org-store'
+import { bootstrapAdmin, type BootstrapResult } from './startup/bootstrap-admin'
+import { resolveSecretKey, verifySecretKey } from './startup/secret-key'
+
+export interface RunningService {
+  readonly url: string
+  readonly server: Server
+  readonly bootstrap: BootstrapResult
+  /** Stops accepting, lets requests in flight finish, then closes the database. Idempotent. */
+  close(): Promise<void>
+}
+
+export interface ServiceOptions {
+  extraRoutes?: (app: Express) => void
+}
+
+/** Opens the database for the configured target; the embedded one is claimed by this process. */
+export async function openConfiguredDatabase(config: Config): Promise<DatabaseHandle> {
+  if (config.database.kind === 'postgres') {
+    return openDatabase({ kind: 'postgres', url: config.database.url, poolMax: config.database.poolMax })
+  }
+  const lock = await lockDataDir(config.dataDir)
+  try {
+    const handle = await openDatabase({ kind: 'pglite', dataDir: config.database.dataDir })
+    return {
+      ...handle,
+      async close() {
+        await handle.close()
+        await lock.release()
+      },
+    }
+  } catch (err) {
+    await lock.release()
+    throw err
+  }
+}
+
+export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<RunningService> {
+  const handle = await openConfiguredDatabase(config)
+  let server: Server | undefined
+  try {
+    const applied = await migrateToLatest(handle.db).catch((err: unknown) => {
+      throw new Error(`database (${handle.kind}): ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    })
+    if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated')
+    const box = new SecretBox(await resolveSecretKey(config))
+    await verifySecretKey(handle.db, box)
+    const store = new OrgStore(handle.db)
+    const bootstrap = await bootstrapAdmin(store, config.adminToken)
+    logger.info({ outcome: bootstrap.outcome }, 'admin bootstrap')
+
+    const app = createApp({ store, sources: new SourceService(store, box), logger, extraRoutes: options.extraRoutes })
+    server = app.listen(config.port, config.host)
+    await new Promise<void>((resolve, reject) => {
+      server!.once('listening', resolve)
+      server!.once('error', reject)
+    })
+    const address = server.address() as AddressInfo
+    const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`
+    logger.info({ url, database: handle.kind }, 'orgsync listening')
+
+    const listening = server
+    let closing: Promise<void> | undefined
+    return {
+      url,
+      server: listening,
+      bootstrap,
+      close() {
+        closing ??= (async () => {
+          const closed = new Promise<void>((resolve) => listening.close(() => resolve()))
+          // Idle keep-alive sockets would hold close() open; busy ones finish their request first.
+          listening.closeIdleConnections()
+          await closed
+          await handle.close()
+        })()
+        return closing
+      },
+    }
+  } catch (err) {
+    server?.close()
+    await handle.close().catch(() => undefined)
+    throw err
+  }
+}

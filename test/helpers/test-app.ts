@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Express } from 'express'
+import { SourceService } from '../../src/admin/source-service'
+import { SecretBox } from '../../src/crypto/secret-box'
+import { createApp } from '../../src/http/app'
+import { createLogger } from '../../src/logger'
+import { bootstrapAdmin } from '../../src/startup/bootstrap-admin'
+import type { TestDatabase } from './test-database'
+
+export interface TestApp {
+  /** e.g. http://127.0.0.1:41234 */
+  readonly url: string
+  /** A global admin's bearer token. */
+  readonly token: string
+  readonly box: SecretBox
+  /** fetch with the admin token and JSON body handling. */
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>
+  close(): Promise<void>
+}
+
+/** The real app on a real port over a test database; a fresh global-admin token each time. */
+export async function startTestApp(db: TestDatabase, extraRoutes?: (app: Express) => void): Promise<TestApp> {
+  const box = new SecretBox(randomBytes(32))
+  const token = `test-token-${randomBytes(16).toString('hex')}`
+  await bootstrapAdmin(db.store, token)
+  const app = createApp({
+    store: db.store,
+    sources: new SourceService(db.store, box),
+    logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    extraRoutes,
+  })
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s))
+  })
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return {
+    url,
+    token,
+    box,
+    api(method, path, body, headers = {}) {
+      return fetch(`${url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      })
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections()
+        server.close((err) => (err ? reject(err) : resolve()))
+      }),
+  }
+}

@@ -55,7 +55,10 @@ const envSchema = z.object({
       try {
         url = new URL(raw)
       } catch {
-        ctx.addIssue({ code: 'custom', message: 'DATABASE_URL must be a postgres:// URL, got an unparsable value' })
+        ctx.addIssue({
+          code: 'custom',
+          message: 'DATABASE_URL must be a postgres:// URL, got an unparsable value',
+        })
         return z.NEVER
       }
       if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
@@ -80,7 +83,8 @@ const envSchema = z.object({
       if (raw.length < 24 || /\s/.test(raw)) {
         ctx.addIssue({
           code: 'custom',
-          message: 'ORGSYNC_ADMIN_TOKEN must be at least 24 characters with no whitespace (e.g. `openssl rand -base64 32`)',
+          message:
+            'ORGSYNC_ADMIN_TOKEN must be at least 24 characters with no whitespace (e.g. `openssl rand -base64 32`)',
         })
         return z.NEVER
       }
@@ -115,7 +119,8 @@ export function parseSecretKey(text: string): Buffer | undefined {
   return undefined
 }
 
-export type Database = { kind: 'postgres'; url: string; poolMax: number } | { kind: 'pglite'; dataDir: string }
+export type Database =
+  { kind: 'postgres'; url: string; poolMax: number } | { kind: 'pglite'; dataDir: string }
 
 export interface Config {
   readonly port: number

@@ -46,12 +46,18 @@ export async function openConfiguredDatabase(config: Config): Promise<DatabaseHa
   }
 }
 
-export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<RunningService> {
+export async function startService(
+  config: Config,
+  logger: Logger,
+  options: ServiceOptions = {},
+): Promise<RunningService> {
   const handle = await openConfiguredDatabase(config)
   let server: Server | undefined
   try {
     const applied = await migrateToLatest(handle.db).catch((err: unknown) => {
-      throw new Error(`database (${handle.kind}): ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      throw new Error(`database (${handle.kind}): ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      })
     })
     if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated')
     const box = new SecretBox(await resolveSecretKey(config))
@@ -60,7 +66,12 @@ export async function startService(config: Config, logger: Logger, options: Serv
     const bootstrap = await bootstrapAdmin(store, config.adminToken)
     logger.info({ outcome: bootstrap.outcome }, 'admin bootstrap')
 
-    const app = createApp({ store, sources: new SourceService(store, box), logger, extraRoutes: options.extraRoutes })
+    const app = createApp({
+      store,
+      sources: new SourceService(store, box),
+      logger,
+      extraRoutes: options.extraRoutes,
+    })
     server = app.listen(config.port, config.host)
     await new Promise<void>((resolve, reject) => {
       server!.once('listening', resolve)
@@ -80,6 +91,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
       close() {
         closing ??= (async () => {
           const closed = new Promise<void>((resolve) => listening.close(() => resolve()))
+          logger.info('no longer accepting connections')
           // Idle keep-alive sockets would hold close() open; busy ones finish their request first.
           listening.closeIdleConnections()
           await closed

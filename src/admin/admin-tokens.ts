@@ -16,7 +16,10 @@ export interface AdminPrincipal {
  * Resolves a bearer token to its admin. Lookup goes by the token's digest (unique index), so no
  * secret is ever compared byte by byte in application code.
  */
-export async function authenticateAdminToken(db: Kysely<DB>, token: string): Promise<AdminPrincipal | undefined> {
+export async function authenticateAdminToken(
+  db: Kysely<DB>,
+  token: string,
+): Promise<AdminPrincipal | undefined> {
   const digest = hashToken(token)
   const row = await db
     .selectFrom('admin_tokens as t')
@@ -39,7 +42,12 @@ export async function authenticateAdminToken(db: Kysely<DB>, token: string): Pro
     .updateTable('admin_tokens')
     .set({ last_used_at: sql`now()` })
     .where('id', '=', row.token_id)
-    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)]))
+    .where((eb) =>
+      eb.or([
+        eb('last_used_at', 'is', null),
+        eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`),
+      ]),
+    )
     .execute()
   return {
     adminId: row.admin_id,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { sql, type Selectable } from 'kysely'
 import type { z } from 'zod'
+import { sameJson } from '../canonical-json'
 import type { SecretBox } from '../crypto/secret-box'
 import type { SourceMode, SourcesTable } from '../db/schema'
 import { conflict, invalid, notFound, sqlState } from '../errors'
@@ -50,7 +51,8 @@ function describeIssues(error: z.ZodError): string {
 
 function sourceType(type: string): SourceType {
   const t = sourceTypes[type]
-  if (!t) throw invalid(`unknown source type ${JSON.stringify(type)} (known: ${knownSourceTypes().join(', ')})`)
+  if (!t)
+    throw invalid(`unknown source type ${JSON.stringify(type)} (known: ${knownSourceTypes().join(', ')})`)
   return t
 }
 
@@ -82,7 +84,9 @@ export class SourceService {
   }
 
   private openSecrets(row: Row): Record<string, unknown> {
-    return row.secrets ? (JSON.parse(this.box.open(row.secrets, `source:${row.id}`)) as Record<string, unknown>) : {}
+    return row.secrets
+      ? (JSON.parse(this.box.open(row.secrets, `source:${row.id}`)) as Record<string, unknown>)
+      : {}
   }
 
   private view(row: Row): SourceView {
@@ -122,7 +126,12 @@ export class SourceService {
   }
 
   async list(): Promise<SourceView[]> {
-    const rows = await this.store.db.selectFrom('sources').selectAll().orderBy('precedence').orderBy('name').execute()
+    const rows = await this.store.db
+      .selectFrom('sources')
+      .selectAll()
+      .orderBy('precedence')
+      .orderBy('name')
+      .execute()
     return rows.map((r) => this.view(r))
   }
 
@@ -177,16 +186,20 @@ export class SourceService {
           if (v === null) delete merged[k]
           else merged[k] = v
         }
-        Object.assign(set, this.stored(t, row.id, this.validate(t, merged)))
+        const next = this.validate(t, merged)
+        // Re-sealing unchanged secrets would rewrite the row and audit a change that did not happen.
+        if (!sameJson(next, { ...row.config, ...this.openSecrets(row) }))
+          Object.assign(set, this.stored(t, row.id, next))
       }
       if (patch.name !== undefined) {
         const name = patch.name.trim()
         if (!name) throw invalid('name must not be empty')
-        set.name = name
+        if (name !== row.name) set.name = name
       }
-      if (patch.mode !== undefined) set.mode = patch.mode
-      if (patch.precedence !== undefined) set.precedence = patch.precedence
-      if (patch.enabled !== undefined) set.enabled = patch.enabled
+      if (patch.mode !== undefined && patch.mode !== row.mode) set.mode = patch.mode
+      if (patch.precedence !== undefined && patch.precedence !== row.precedence)
+        set.precedence = patch.precedence
+      if (patch.enabled !== undefined && patch.enabled !== row.enabled) set.enabled = patch.enabled
       if (Object.keys(set).length === 0) return this.view(row)
       let updated: Row
       try {
@@ -228,7 +241,12 @@ export class SourceService {
         )
       }
       await w.transaction.deleteFrom('sources').where('id', '=', row.id).execute()
-      await w.audit({ action: 'source.delete', targetType: 'source', targetId: row.id, before: this.view(row) })
+      await w.audit({
+        action: 'source.delete',
+        targetType: 'source',
+        targetId: row.id,
+        before: this.view(row),
+      })
     })
   }
 }

@@ -8,7 +8,6 @@ import { openConfiguredDatabase, startService } from '../service'
 import { bootstrapTokenBanner } from './banner'
 import { exitOnSignals } from './shutdown'
 
-
 /** A bad environment is the operator's to fix: one line, exit 2, no stack trace. */
 function fail(err: unknown): never {
   if (err instanceof ConfigError) {
@@ -37,7 +36,9 @@ async function migrate(): Promise<void> {
   try {
     const applied = await migrateToLatest(handle.db)
     process.stdout.write(
-      applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}\n` : 'database is up to date\n',
+      applied.length
+        ? `applied ${applied.length} migration(s): ${applied.join(', ')}\n`
+        : 'database is up to date\n',
     )
   } finally {
     await handle.close()

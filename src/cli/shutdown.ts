@@ -6,7 +6,10 @@ const EXIT_ON_SIGNAL: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
  * First SIGTERM/SIGINT: stop gracefully (close() lets requests in flight finish) and exit 0, or 1
  * when it takes longer than the timeout. A second signal exits at once.
  */
-export function exitOnSignals(close: () => Promise<void>, options: { timeoutMs: number; logger: Logger }): void {
+export function exitOnSignals(
+  close: () => Promise<void>,
+  options: { timeoutMs: number; logger: Logger },
+): void {
   let stopping = false
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -14,9 +17,15 @@ export function exitOnSignals(close: () => Promise<void>, options: { timeoutMs: 
       process.exit(EXIT_ON_SIGNAL[signal] ?? 1)
     }
     stopping = true
-    options.logger.info({ signal, timeoutMs: options.timeoutMs }, 'shutting down: finishing requests in flight')
+    options.logger.info(
+      { signal, timeoutMs: options.timeoutMs },
+      'shutting down: finishing requests in flight',
+    )
     const timer = setTimeout(() => {
-      options.logger.error({ timeoutMs: options.timeoutMs }, 'shutdown timed out: exiting with requests still open')
+      options.logger.error(
+        { timeoutMs: options.timeoutMs },
+        'shutdown timed out: exiting with requests still open',
+      )
       process.exit(1)
     }, options.timeoutMs)
     timer.unref()

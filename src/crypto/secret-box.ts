@@ -22,17 +22,19 @@ export class SecretBox {
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES })
     cipher.setAAD(Buffer.from(context, 'utf8'))
     const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
-    return [VERSION, iv, cipher.getAuthTag(), ct].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.')
+    return [VERSION, iv, cipher.getAuthTag(), ct]
+      .map((p) => (typeof p === 'string' ? p : p.toString('base64url')))
+      .join('.')
   }
 
   open(sealed: string, context: string): string {
     const parts = sealed.split('.')
     if (parts.length !== 4 || parts[0] !== VERSION) throw new Error('secret box: unknown envelope format')
     const [, iv, tag, ct] = parts.map((p) => Buffer.from(p, 'base64url')) as [Buffer, Buffer, Buffer, Buffer]
-    const decipher = createDecipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES })
-    decipher.setAAD(Buffer.from(context, 'utf8'))
-    decipher.setAuthTag(tag)
     try {
+      const decipher = createDecipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES })
+      decipher.setAAD(Buffer.from(context, 'utf8'))
+      decipher.setAuthTag(tag)
       return Buffer.concat([decipher.update(ct), decipher.final()]).toString('utf8')
     } catch (cause) {
       throw new Error('secret box: cannot decrypt (wrong ORGSYNC_SECRET_KEY or tampered value)', { cause })

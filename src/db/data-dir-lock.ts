@@ -17,6 +17,7 @@ function alive(pid: number): boolean {
 export async function lockDataDir(dir: string): Promise<{ release(): Promise<void> }> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const file = path.join(dir, 'orgsync.pid')
+  let lastError: unknown
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await writeFile(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 })
@@ -27,14 +28,16 @@ export async function lockDataDir(dir: string): Promise<{ release(): Promise<voi
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      lastError = err
       const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim())
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
         throw new Error(
           `the embedded database in ${dir} is in use by another orgsync process (pid ${pid}); stop it first, or use PostgreSQL (DATABASE_URL) to run several`,
+          { cause: err },
         )
       }
       await unlink(file).catch(() => undefined)
     }
   }
-  throw new Error(`could not claim ${file}`)
+  throw new Error(`could not claim ${file}`, { cause: lastError })
 }

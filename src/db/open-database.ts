@@ -36,8 +36,11 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
       types: pgTypes as pg.CustomTypesConfig,
       application_name: 'orgsync',
     })
-    // An idle client losing its server must not crash the process; the next query reports it.
+    // A client losing its server (restart, failover, pg_terminate_backend) must not crash the
+    // process: idle ones are covered by the pool's listener, checked-out ones by their own; the
+    // next query on it fails with an ordinary error instead.
     pool.on('error', () => undefined)
+    pool.on('connect', (client) => client.on('error', () => undefined))
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
     return { db, kind: 'postgres', close: () => db.destroy() }
   }

@@ -128,7 +128,8 @@ export interface AdminTokensTable {
   id: string
   admin_id: string
   name: string
-  token_hash: Buffer
+  /** PGlite returns bytea as Uint8Array, pg as Buffer (a Uint8Array too). */
+  token_hash: ColumnType<Uint8Array, Buffer, Buffer>
   origin: AdminTokenOrigin
   created_at: Timestamp
   last_used_at: Date | null

@@ -53,7 +53,8 @@ export function createApp(deps: AppDeps): Express {
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      customLogLevel: (_req, res, err) =>
+        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
     }),
   )
   app.use(metrics.middleware)
@@ -61,8 +62,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRoutes(deps.store.db, metrics.registry))
 
   const api = express.Router()
-  api.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }))
+  // Authenticate before parsing: an anonymous caller gets 401 and its body is never read.
   api.use(requireAdmin(deps.store.db) as RequestHandler)
+  api.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }))
   api.use('/sources', markRouteBase, sourcesRoutes(deps.sources))
   api.use('/departments', markRouteBase, departmentsRoutes(deps.store))
   api.use('/people', markRouteBase, peopleRoutes(deps.store))

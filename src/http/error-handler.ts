@@ -30,13 +30,15 @@ export const notFoundHandler: RequestHandler = (req, res) => {
 }
 
 /** Body-parser failures carry a status and a type; everything else unknown is a 500. */
-function parserError(err: unknown): { status: number; message: string } | undefined {
+function parserError(err: unknown): { status: number; code: string; message: string } | undefined {
   if (typeof err !== 'object' || err === null || !('type' in err)) return undefined
   const type = (err as { type: unknown }).type
-  if (type === 'entity.parse.failed') return { status: 400, message: 'request body is not valid JSON' }
-  if (type === 'entity.too.large') return { status: 413, message: 'request body is too large' }
+  if (type === 'entity.parse.failed')
+    return { status: 400, code: 'invalid', message: 'request body is not valid JSON' }
+  if (type === 'entity.too.large')
+    return { status: 413, code: 'too-large', message: 'request body is too large' }
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
-    return { status: 415, message: 'request body encoding is not supported' }
+    return { status: 415, code: 'unsupported', message: 'request body encoding is not supported' }
   }
   return undefined
 }
@@ -50,7 +52,7 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, next) 
   }
   const parser = parserError(err)
   if (parser) {
-    res.status(parser.status).json(body(parser.status === 400 ? 'invalid' : 'unsupported', parser.message, req.id))
+    res.status(parser.status).json(body(parser.code, parser.message, req.id))
     return
   }
   req.log.error({ err }, 'request failed')

@@ -15,7 +15,9 @@ export function healthRoutes(db: Kysely<DB>, registry: Registry): Router {
       await sql`select 1`.execute(db)
       const pending = await pendingMigrations(db)
       if (pending.length > 0) {
-        res.status(503).json({ status: 'unavailable', reason: `migrations not applied: ${pending.join(', ')}` })
+        res
+          .status(503)
+          .json({ status: 'unavailable', reason: `migrations not applied: ${pending.join(', ')}` })
         return
       }
       res.json({ status: 'ready' })

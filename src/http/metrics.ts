@@ -22,7 +22,8 @@ export function createHttpMetrics(): HttpMetrics {
     res.on('finish', () => {
       const pattern: unknown = req.route?.path
       const base = typeof res.locals.routeBase === 'string' ? res.locals.routeBase : req.baseUrl
-      const route = typeof pattern === 'string' ? `${base}${pattern === '/' && base ? '' : pattern}` : 'unmatched'
+      const route =
+        typeof pattern === 'string' ? `${base}${pattern === '/' && base ? '' : pattern}` : 'unmatched'
       end({ method: req.method, route, status_code: String(res.statusCode) })
     })
     next()

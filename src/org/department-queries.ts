@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { DB } from '../db/schema'
-import { decodeCursor, encodeCursor } from './cursor'
+import { checkLimit, decodeCursor, encodeCursor } from './cursor'
 import { toDepartment, type Department } from './records'
 import { isUuid } from './write-context'
 
@@ -19,6 +19,7 @@ export async function listDepartments(
   db: Kysely<DB>,
   options: { limit: number; cursor?: string },
 ): Promise<Page<DepartmentListing>> {
+  checkLimit(options.limit)
   let query = db
     .selectFrom('departments as d')
     .selectAll('d')
@@ -34,15 +35,15 @@ export async function listDepartments(
     .orderBy('d.id')
     .limit(options.limit + 1)
   if (options.cursor) {
-    const [path, id] = decodeCursor(options.cursor, 2)
-    query = query.where(sql<boolean>`(d.path, d.id) > (${String(path)}, ${String(id)}::uuid)`)
+    const { key, id } = decodeCursor(options.cursor)
+    query = query.where(sql<boolean>`(d.path, d.id) > (${key}, ${id}::uuid)`)
   }
   const rows = await query.execute()
   const page = rows.slice(0, options.limit)
   const last = page[page.length - 1]
   return {
     items: page.map((r) => ({ ...toDepartment(r), memberCount: Number(r.member_count ?? 0) })),
-    nextCursor: rows.length > options.limit && last ? encodeCursor([last.path, last.id]) : null,
+    nextCursor: rows.length > options.limit && last ? encodeCursor(last.path, last.id) : null,
   }
 }
 

@@ -42,7 +42,9 @@ function guardVirtual(ctx: WriteContext, row: Row): void {
 
 function siblingConflict(err: unknown, name: string, parent: Row | null): unknown {
   if (sqlState(err) === '23505') {
-    return conflict(`a department named "${name}" already exists under ${parent ? `"${parent.path}"` : 'the root'}`)
+    return conflict(
+      `a department named "${name}" already exists under ${parent ? `"${parent.path}"` : 'the root'}`,
+    )
   }
   return err
 }
@@ -139,7 +141,11 @@ export async function renameDepartment(ctx: WriteContext, id: string, newName: s
   return department
 }
 
-export async function moveDepartment(ctx: WriteContext, id: string, newParentId: string | null): Promise<Department> {
+export async function moveDepartment(
+  ctx: WriteContext,
+  id: string,
+  newParentId: string | null,
+): Promise<Department> {
   await ctx.lock('department-tree')
   const row = await requireRow(ctx, id)
   guardVirtual(ctx, row)
@@ -192,7 +198,12 @@ export async function deleteDepartment(ctx: WriteContext, id: string): Promise<v
     )
   }
   await ctx.trx.deleteFrom('departments').where('id', '=', id).execute()
-  await ctx.audit({ action: 'department.delete', targetType: 'department', targetId: id, before: toDepartment(row) })
+  await ctx.audit({
+    action: 'department.delete',
+    targetType: 'department',
+    targetId: id,
+    before: toDepartment(row),
+  })
 }
 
 /** Moves and/or renames in one go (the admin API's PATCH). */

@@ -50,9 +50,12 @@ export async function updateGroup(
 ): Promise<Group> {
   const row = await requireRow(ctx, id)
   const next = {
-    display_name: patch.displayName === undefined ? row.display_name : cleanText(patch.displayName, 'displayName'),
+    display_name:
+      patch.displayName === undefined ? row.display_name : cleanText(patch.displayName, 'displayName'),
     description:
-      patch.description === undefined ? row.description : cleanOptionalText(patch.description, 'description', 4000),
+      patch.description === undefined
+        ? row.description
+        : cleanOptionalText(patch.description, 'description', 4000),
   }
   if (next.display_name === row.display_name && next.description === row.description) return toGroup(row)
   const updated = await ctx.trx
@@ -92,7 +95,11 @@ function uniqueIds(personIds: readonly string[]): string[] {
 }
 
 /** Adds people to a group; those already in it are left alone. Returns the ids actually added. */
-export async function addGroupMembers(ctx: WriteContext, groupId: string, personIds: readonly string[]): Promise<string[]> {
+export async function addGroupMembers(
+  ctx: WriteContext,
+  groupId: string,
+  personIds: readonly string[],
+): Promise<string[]> {
   const group = await requireRow(ctx, groupId)
   const ids = uniqueIds(personIds)
   const added: string[] = []
@@ -102,9 +109,12 @@ export async function addGroupMembers(ctx: WriteContext, groupId: string, person
     if (known.length !== chunk.length) {
       const have = new Set(known.map((k) => k.id))
       const missing = chunk.filter((c) => !have.has(c))
-      throw invalid(`cannot add to group "${group.display_name}": no such person ${missing.slice(0, 5).join(', ')}`, {
-        missing,
-      })
+      throw invalid(
+        `cannot add to group "${group.display_name}": no such person ${missing.slice(0, 5).join(', ')}`,
+        {
+          missing,
+        },
+      )
     }
     const rows = await ctx.trx
       .insertInto('group_members')
@@ -115,7 +125,12 @@ export async function addGroupMembers(ctx: WriteContext, groupId: string, person
     added.push(...rows.map((r) => r.person_id))
   }
   if (added.length > 0) {
-    await ctx.audit({ action: 'group.members.add', targetType: 'group', targetId: group.id, after: { added } })
+    await ctx.audit({
+      action: 'group.members.add',
+      targetType: 'group',
+      targetId: group.id,
+      after: { added },
+    })
   }
   return added
 }
@@ -139,7 +154,12 @@ export async function removeGroupMembers(
     removed.push(...rows.map((r) => r.person_id))
   }
   if (removed.length > 0) {
-    await ctx.audit({ action: 'group.members.remove', targetType: 'group', targetId: group.id, before: { removed } })
+    await ctx.audit({
+      action: 'group.members.remove',
+      targetType: 'group',
+      targetId: group.id,
+      before: { removed },
+    })
   }
   return removed
 }

@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import { sameJson } from '../canonical-json'
 import { conflict, invalid, notFound, sqlState } from '../errors'
 import { toIdentity, type Identity } from './records'
 import { cleanOptionalText, cleanText, requireUuid, type WriteContext } from './write-context'
@@ -15,24 +16,6 @@ export interface IdentityInput {
 }
 
 /**
- * Compares as JSON values: jsonb hands objects back with their keys re-ordered, so the stored
- * attributes must not count as different from the source's just because of key order.
- */
-function sameJson(a: unknown, b: unknown): boolean {
-  return canonicalJson(a) === canonicalJson(b)
-}
-
-function canonicalJson(value: unknown): string | undefined {
-  const text = JSON.stringify(value)
-  if (text === undefined) return undefined
-  return JSON.stringify(JSON.parse(text), (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
-      : v,
-  )
-}
-
-/**
  * Creates or updates the identity (source, externalId). Returns it with `changed` false when the
  * source said nothing new, so callers can skip reconciliation.
  */
@@ -43,7 +26,10 @@ export async function saveIdentity(
   const sourceId = requireUuid(input.sourceId, 'sourceId')
   const externalId = cleanText(input.externalId, 'externalId', 1024)
   const userName = cleanOptionalText(input.userName, 'userName')
-  const personId = input.personId ? requireUuid(input.personId, 'personId') : input.personId
+  const personId =
+    input.personId === undefined || input.personId === null
+      ? input.personId
+      : requireUuid(input.personId, 'personId')
   const existing = await ctx.trx
     .selectFrom('identities')
     .selectAll()
@@ -67,7 +53,12 @@ export async function saveIdentity(
         .returningAll()
         .executeTakeFirstOrThrow()
       const identity = toIdentity(row)
-      await ctx.audit({ action: 'identity.create', targetType: 'identity', targetId: identity.id, after: identity })
+      await ctx.audit({
+        action: 'identity.create',
+        targetType: 'identity',
+        targetId: identity.id,
+        after: identity,
+      })
       return { identity, created: true, changed: true }
     }
     const next = {
@@ -112,7 +103,8 @@ export async function saveIdentity(
     }
     return { identity, created: false, changed: !unchanged }
   } catch (err) {
-    if (sqlState(err) === '23505') throw conflict(`user name "${userName}" is already used by another identity of this source`)
+    if (sqlState(err) === '23505')
+      throw conflict(`user name "${userName}" is already used by another identity of this source`)
     if (sqlState(err) === '23503') throw invalid(`source ${sourceId} or person ${personId} does not exist`)
     throw err
   }
@@ -133,6 +125,11 @@ export async function removeIdentity(ctx: WriteContext, id: string): Promise<Ide
     return toIdentity(exists)
   }
   const identity = toIdentity(row)
-  await ctx.audit({ action: 'identity.remove', targetType: 'identity', targetId: id, after: { removedAt: row.removed_at } })
+  await ctx.audit({
+    action: 'identity.remove',
+    targetType: 'identity',
+    targetId: id,
+    after: { removedAt: row.removed_at },
+  })
   return identity
 }

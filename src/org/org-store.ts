@@ -40,7 +40,8 @@ export class OrgWriter {
   updateGroup = (id: string, patch: { displayName?: string; description?: string | null }) =>
     groups.updateGroup(this.ctx, id, patch)
   deleteGroup = (id: string) => groups.deleteGroup(this.ctx, id)
-  addGroupMembers = (groupId: string, personIds: readonly string[]) => groups.addGroupMembers(this.ctx, groupId, personIds)
+  addGroupMembers = (groupId: string, personIds: readonly string[]) =>
+    groups.addGroupMembers(this.ctx, groupId, personIds)
   removeGroupMembers = (groupId: string, personIds: readonly string[]) =>
     groups.removeGroupMembers(this.ctx, groupId, personIds)
 

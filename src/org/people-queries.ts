@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { DB, PersonStatus } from '../db/schema'
-import { invalid, notFound } from '../errors'
-import { decodeCursor, encodeCursor } from './cursor'
+import { notFound } from '../errors'
+import { checkLimit, decodeCursor, encodeCursor } from './cursor'
 import type { Page } from './department-queries'
 import { personColumns, toPerson, type Person } from './records'
 import { isUuid } from './write-context'
@@ -36,6 +36,7 @@ function escapeLike(text: string): string {
  * position). Every filter is SQL: a subtree is an id-path prefix, free text a trigram-indexed LIKE.
  */
 export async function listPeople(db: Kysely<DB>, filter: PeopleFilter): Promise<Page<PersonSummary>> {
+  checkLimit(filter.limit)
   let query = db
     .selectFrom('people as p')
     .leftJoin('departments as d', 'd.id', 'p.department_id')
@@ -67,14 +68,11 @@ export async function listPeople(db: Kysely<DB>, filter: PeopleFilter): Promise<
   }
   if (filter.status !== undefined) query = query.where('p.status', '=', filter.status)
   if (filter.q !== undefined && filter.q.trim() !== '') {
-    query = query.where('p.search_text', 'like', `%${escapeLike(filter.q.trim().toLowerCase())}%`)
+    // Lowercased by SQL like search_text itself, so both sides fold case the same way.
+    query = query.where('p.search_text', 'like', sql<string>`lower(${`%${escapeLike(filter.q.trim())}%`})`)
   }
   if (filter.cursor) {
-    const [key, id] = decodeCursor(filter.cursor, 2)
-    // A well-formed cursor with a non-uuid id would otherwise fail in SQL as a database error.
-    if (typeof key !== 'string' || typeof id !== 'string' || !isUuid(id)) {
-      throw invalid('cursor is not one this server issued (start again without it)')
-    }
+    const { key, id } = decodeCursor(filter.cursor)
     query = query.where(sql<boolean>`(lower(p.user_name), p.id) > (${key}, ${id}::uuid)`)
   }
   const rows = await query.execute()
@@ -88,10 +86,11 @@ export async function listPeople(db: Kysely<DB>, filter: PeopleFilter): Promise<
       email: r.email,
       title: r.title,
       status: r.status,
-      department: r.department_id && r.department_path ? { id: r.department_id, path: r.department_path } : null,
+      department:
+        r.department_id && r.department_path ? { id: r.department_id, path: r.department_path } : null,
       managerId: r.manager_id,
     })),
-    nextCursor: rows.length > filter.limit && last ? encodeCursor([last.sort_key, last.id]) : null,
+    nextCursor: rows.length > filter.limit && last ? encodeCursor(last.sort_key, last.id) : null,
   }
 }
 
@@ -115,7 +114,11 @@ export async function getPerson(db: Kysely<DB>, id: string): Promise<PersonDetai
   if (!row) return undefined
   const [department, manager, identities] = await Promise.all([
     row.department_id
-      ? db.selectFrom('departments').select(['id', 'name', 'path']).where('id', '=', row.department_id).executeTakeFirst()
+      ? db
+          .selectFrom('departments')
+          .select(['id', 'name', 'path'])
+          .where('id', '=', row.department_id)
+          .executeTakeFirst()
       : undefined,
     row.manager_id
       ? db
@@ -137,7 +140,9 @@ export async function getPerson(db: Kysely<DB>, id: string): Promise<PersonDetai
   return {
     ...toPerson(row),
     department: department ?? null,
-    manager: manager ? { id: manager.id, userName: manager.user_name, displayName: manager.display_name } : null,
+    manager: manager
+      ? { id: manager.id, userName: manager.user_name, displayName: manager.display_name }
+      : null,
     identities: identities.map((i) => ({
       id: i.id,
       source: { id: i.source_id, name: i.source_name, type: i.source_type },

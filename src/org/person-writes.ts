@@ -43,7 +43,8 @@ function clean(fields: Partial<PersonFields>): Partial<PersonFields> {
   }
   if (fields.email !== undefined) {
     const email = cleanOptionalText(fields.email, 'email', 320)
-    if (email !== null && !/^[^\s@]+@[^\s@]+$/.test(email)) throw invalid(`email ${JSON.stringify(email)} is not an email address`)
+    if (email !== null && !/^[^\s@]+@[^\s@]+$/.test(email))
+      throw invalid(`email ${JSON.stringify(email)} is not an email address`)
     out.email = email
   }
   if (fields.departmentId !== undefined) {
@@ -72,7 +73,12 @@ function referenceError(err: unknown, fields: Partial<PersonFields>): unknown {
 
 async function requireRow(ctx: WriteContext, id: string): Promise<Row> {
   const row = isUuid(id)
-    ? await ctx.trx.selectFrom('people').select(personColumns).where('id', '=', id).forUpdate().executeTakeFirst()
+    ? await ctx.trx
+        .selectFrom('people')
+        .select(personColumns)
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst()
     : undefined
   if (!row) throw notFound(`person ${id} does not exist`)
   return row
@@ -89,7 +95,8 @@ async function assertNoManagerCycle(ctx: WriteContext, personId: string, manager
       select p.id, p.manager_id, c.depth + 1 from people p join chain c on p.id = c.manager_id where c.depth < 100000
     )
     select id from chain where id = ${personId} limit 1`.execute(ctx.trx)
-  if (hit.rows.length > 0) throw invalid(`manager ${managerId} reports to person ${personId}: that would make a cycle`)
+  if (hit.rows.length > 0)
+    throw invalid(`manager ${managerId} reports to person ${personId}: that would make a cycle`)
 }
 
 export async function createPerson(ctx: WriteContext, fields: PersonFields): Promise<Person> {
@@ -165,7 +172,12 @@ export async function updatePerson(
   try {
     updated = await ctx.trx
       .updateTable('people')
-      .set({ ...set, provenance: JSON.stringify(provenance), version: row.version + 1, updated_at: sql`now()` })
+      .set({
+        ...set,
+        provenance: JSON.stringify(provenance),
+        version: row.version + 1,
+        updated_at: sql`now()`,
+      })
       .where('id', '=', row.id)
       .returning(personColumns)
       .executeTakeFirstOrThrow()
@@ -239,7 +251,11 @@ export async function reactivatePerson(ctx: WriteContext, id: string): Promise<P
   })
 }
 
-export async function deprovisionPerson(ctx: WriteContext, id: string, input: { reason: string }): Promise<Person> {
+export async function deprovisionPerson(
+  ctx: WriteContext,
+  id: string,
+  input: { reason: string },
+): Promise<Person> {
   const row = await requireRow(ctx, id)
   guardProtected(ctx, row, 'deprovision')
   if (row.status === 'deprovisioned') return toPerson(row)

@@ -20,15 +20,29 @@ async function ensureGlobalAdmin(w: OrgWriter): Promise<string> {
   const trx = w.transaction
   const existing = await trx
     .selectFrom('admins')
-    .select('id')
+    .select(['id', 'disabled_at'])
     .where(sql`lower(name)`, '=', BOOTSTRAP_ADMIN)
     .executeTakeFirst()
   const adminId = existing?.id ?? randomUUID()
   if (!existing) {
     await trx.insertInto('admins').values({ id: adminId, name: BOOTSTRAP_ADMIN }).execute()
-    await w.audit({ action: 'admin.create', targetType: 'admin', targetId: adminId, after: { name: BOOTSTRAP_ADMIN } })
+    await w.audit({
+      action: 'admin.create',
+      targetType: 'admin',
+      targetId: adminId,
+      after: { name: BOOTSTRAP_ADMIN },
+    })
+  } else if (existing.disabled_at !== null) {
+    // Re-enabling an admin someone disabled is a change like any other: it is audited.
+    await trx.updateTable('admins').set({ disabled_at: null }).where('id', '=', adminId).execute()
+    await w.audit({
+      action: 'admin.enable',
+      targetType: 'admin',
+      targetId: adminId,
+      before: { disabledAt: existing.disabled_at },
+      after: { disabledAt: null, reason: 'ORGSYNC_ADMIN_TOKEN' },
+    })
   }
-  await trx.updateTable('admins').set({ disabled_at: null }).where('id', '=', adminId).execute()
   const grant = await trx
     .selectFrom('admin_role_grants')
     .select('id')
@@ -43,7 +57,12 @@ async function ensureGlobalAdmin(w: OrgWriter): Promise<string> {
       .insertInto('admin_role_grants')
       .values({ id, admin_id: adminId, role: GLOBAL_ADMIN, granted_by: 'bootstrap' })
       .execute()
-    await w.audit({ action: 'admin.grant', targetType: 'admin', targetId: adminId, after: { role: GLOBAL_ADMIN } })
+    await w.audit({
+      action: 'admin.grant',
+      targetType: 'admin',
+      targetId: adminId,
+      after: { role: GLOBAL_ADMIN },
+    })
   }
   return adminId
 }
@@ -60,7 +79,12 @@ async function installToken(w: OrgWriter, adminId: string, token: string, origin
       origin,
     })
     .execute()
-  await w.audit({ action: 'admin.token.create', targetType: 'admin-token', targetId: id, after: { adminId, origin } })
+  await w.audit({
+    action: 'admin.token.create',
+    targetType: 'admin-token',
+    targetId: id,
+    after: { adminId, origin },
+  })
 }
 
 /**
@@ -68,7 +92,10 @@ async function installToken(w: OrgWriter, adminId: string, token: string, origin
  * exactly that secret (a changed value replaces the previous one). Without it, and with no admin
  * at all, a token is generated for a new global admin. Replicas starting together take turns.
  */
-export async function bootstrapAdmin(store: OrgStore, envToken: string | undefined): Promise<BootstrapResult> {
+export async function bootstrapAdmin(
+  store: OrgStore,
+  envToken: string | undefined,
+): Promise<BootstrapResult> {
   return store.write(systemActor('bootstrap'), async (w) => {
     await sql`select pg_advisory_xact_lock(${0x6f72}, 3)`.execute(w.transaction)
     if (envToken) {
@@ -91,9 +118,25 @@ export async function bootstrapAdmin(store: OrgStore, envToken: string | undefin
         .returning('id')
         .execute()
       for (const r of replaced) {
-        await w.audit({ action: 'admin.token.revoke', targetType: 'admin-token', targetId: r.id, after: { reason: 'ORGSYNC_ADMIN_TOKEN changed' } })
+        await w.audit({
+          action: 'admin.token.revoke',
+          targetType: 'admin-token',
+          targetId: r.id,
+          after: { reason: 'ORGSYNC_ADMIN_TOKEN changed' },
+        })
       }
-      if (present) await w.transaction.deleteFrom('admin_tokens').where('id', '=', present.id).execute()
+      if (present) {
+        // The same secret as a revoked, expiring or other admin's token: the digest is unique, so
+        // that row makes way for the env token.
+        await w.transaction.deleteFrom('admin_tokens').where('id', '=', present.id).execute()
+        await w.audit({
+          action: 'admin.token.delete',
+          targetType: 'admin-token',
+          targetId: present.id,
+          before: { adminId: present.admin_id, revokedAt: present.revoked_at, expiresAt: present.expires_at },
+          after: { reason: 'replaced by ORGSYNC_ADMIN_TOKEN' },
+        })
+      }
       await installToken(w, adminId, envToken, 'env')
       return { outcome: 'env-token-installed' }
     }

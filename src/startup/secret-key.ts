@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Kysely } from 'kysely'
 import { ConfigError, parseSecretKey, type Config } from '../config'
-import { SecretBox } from '../crypto/secret-box'
+import { type SecretBox } from '../crypto/secret-box'
 import type { DB } from '../db/schema'
 
 const KEY_FILE = 'secret.key'
@@ -18,7 +18,8 @@ export async function resolveSecretKey(config: Config): Promise<Buffer> {
   const file = path.join(config.dataDir, KEY_FILE)
   try {
     const key = parseSecretKey((await readFile(file, 'utf8')).trim())
-    if (!key) throw new ConfigError(`${file} does not hold a 32-byte key: restore it or set ORGSYNC_SECRET_KEY`)
+    if (!key)
+      throw new ConfigError(`${file} does not hold a 32-byte key: restore it or set ORGSYNC_SECRET_KEY`)
     return key
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
@@ -40,7 +41,11 @@ export async function verifySecretKey(db: Kysely<DB>, box: SecretBox): Promise<v
     .values({ key: FINGERPRINT, value: JSON.stringify(fingerprint) })
     .onConflict((oc) => oc.column('key').doNothing())
     .execute()
-  const row = await db.selectFrom('settings').select('value').where('key', '=', FINGERPRINT).executeTakeFirstOrThrow()
+  const row = await db
+    .selectFrom('settings')
+    .select('value')
+    .where('key', '=', FINGERPRINT)
+    .executeTakeFirstOrThrow()
   if (row.value !== fingerprint) {
     throw new ConfigError(
       'ORGSYNC_SECRET_KEY is not the key this database was set up with: stored connector credentials could not be decrypted (use the original key)',

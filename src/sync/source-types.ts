@@ -93,7 +93,9 @@ export const sourceTypes: Readonly<Record<string, SourceType>> = {
       .object({
         url: z.string().regex(/^ldaps?:\/\/\S+$/, 'url must be an ldaps:// or ldap:// URL'),
         bindDn: z.string().min(1),
-        bindPassword: z.string().min(1, 'bindPassword must not be empty (an empty password is an anonymous bind)'),
+        bindPassword: z
+          .string()
+          .min(1, 'bindPassword must not be empty (an empty password is an anonymous bind)'),
         baseDn: z.string().min(1),
         flavour: z.enum(['ad', 'generic']).optional(),
         tlsCaFile: z.string().min(1).optional(),

@@ -1,6 +1,7 @@
 import { migrateToLatest } from '../../src/db/migrate'
 import { openDatabase } from '../../src/db/open-database'
-import { TEMPLATE_DATABASE, databaseUrl, onServer } from './postgres-admin'
+import { randomBytes } from 'node:crypto'
+import { databaseUrl, onServer } from './postgres-admin'
 
 /**
  * With TEST_DATABASE_URL, builds one migrated template database; each test file then copies it
@@ -16,8 +17,10 @@ export default async function globalSetup(): Promise<void> {
     )
     return
   }
-  await onServer(url, [`drop database if exists ${TEMPLATE_DATABASE}`, `create database ${TEMPLATE_DATABASE}`])
-  const handle = await openDatabase({ kind: 'postgres', url: databaseUrl(url, TEMPLATE_DATABASE), poolMax: 1 })
+  const template = `orgsync_test_template_${randomBytes(5).toString('hex')}`
+  process.env.ORGSYNC_TEST_TEMPLATE = template
+  await onServer(url, [`create database ${template}`])
+  const handle = await openDatabase({ kind: 'postgres', url: databaseUrl(url, template), poolMax: 1 })
   try {
     await migrateToLatest(handle.db)
   } finally {

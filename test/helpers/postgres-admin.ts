@@ -18,4 +18,12 @@ export async function onServer(url: string, statements: string[]): Promise<void>
   }
 }
 
-export const TEMPLATE_DATABASE = 'orgsync_test_template'
+/**
+ * The migrated template this jest run copies per test file. Named per run (global setup picks it and
+ * passes it to workers through the environment) so parallel runs on one server never share it.
+ */
+export function templateDatabase(): string {
+  const name = process.env.ORGSYNC_TEST_TEMPLATE
+  if (!name) throw new Error('ORGSYNC_TEST_TEMPLATE is not set: jest global setup did not run')
+  return name
+}

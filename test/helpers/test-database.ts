@@ -3,7 +3,7 @@ import { sql } from 'kysely'
 import { migrateToLatest } from '../../src/db/migrate'
 import { openDatabase, type DatabaseHandle } from '../../src/db/open-database'
 import { OrgStore } from '../../src/org/org-store'
-import { TEMPLATE_DATABASE, databaseUrl, onServer } from './postgres-admin'
+import { databaseUrl, onServer, templateDatabase } from './postgres-admin'
 
 export type DatabaseKind = 'pglite' | 'postgres'
 
@@ -46,7 +46,7 @@ export async function openTestDatabase(kind: DatabaseKind): Promise<TestDatabase
     const server = process.env.TEST_DATABASE_URL
     if (!server) throw new Error('TEST_DATABASE_URL is not set')
     const name = `orgsync_test_${randomBytes(6).toString('hex')}`
-    await onServer(server, [`create database ${name} template ${TEMPLATE_DATABASE}`])
+    await onServer(server, [`create database ${name} template ${templateDatabase()}`])
     handle = await openDatabase({ kind: 'postgres', url: databaseUrl(server, name), poolMax: 4 })
     dropAfter = () => onServer(server, [`drop database if exists ${name} with (force)`])
   }

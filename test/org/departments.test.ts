@@ -43,14 +43,18 @@ describeEachDatabase('org store: departments', (db) => {
       kind: 'conflict',
       message: expect.stringContaining('already exists under the root'),
     })
-    await expect(store.write(admin, (w) => w.createDepartment({ name: 'sales', parentId: a.id }))).resolves.toMatchObject({
+    await expect(
+      store.write(admin, (w) => w.createDepartment({ name: 'sales', parentId: a.id })),
+    ).resolves.toMatchObject({
       path: 'Sales/sales',
     })
   })
 
   test('an unknown parent is invalid input and writes nothing', async () => {
     await expect(
-      db().store.write(admin, (w) => w.createDepartment({ name: 'x', parentId: '6f1c1e36-9a43-4a5c-8f0e-0a0d1b8c0b11' })),
+      db().store.write(admin, (w) =>
+        w.createDepartment({ name: 'x', parentId: '6f1c1e36-9a43-4a5c-8f0e-0a0d1b8c0b11' }),
+      ),
     ).rejects.toMatchObject({ kind: 'invalid' })
     expect(await allPaths()).toEqual(new Map())
     const audit = await db().handle.db.selectFrom('audit_events').select('seq').execute()
@@ -76,7 +80,11 @@ describeEachDatabase('org store: departments', (db) => {
     paths = await allPaths()
     expect([...paths.values()].sort()).toEqual(['A', 'Bee', 'Bee/A1', 'Bee/A1/A11'])
 
-    const a11 = await db().handle.db.selectFrom('departments').selectAll().where('id', '=', ids.a11.id).executeTakeFirstOrThrow()
+    const a11 = await db()
+      .handle.db.selectFrom('departments')
+      .selectAll()
+      .where('id', '=', ids.a11.id)
+      .executeTakeFirstOrThrow()
     expect(a11.depth).toBe(2)
     expect(a11.id_path).toBe(`/${ids.b.id}/${ids.a1.id}/${ids.a11.id}/`)
 
@@ -84,11 +92,24 @@ describeEachDatabase('org store: departments', (db) => {
     expect(toRoot).toMatchObject({ path: 'A1', depth: 0, parentId: null })
     expect((await allPaths()).get(ids.a11.id)).toBe('A1/A11')
 
-    const audit = await db().handle.db.selectFrom('audit_events').selectAll().where('action', 'in', ['department.move', 'department.rename']).orderBy('seq').execute()
+    const audit = await db()
+      .handle.db.selectFrom('audit_events')
+      .selectAll()
+      .where('action', 'in', ['department.move', 'department.rename'])
+      .orderBy('seq')
+      .execute()
     expect(audit.map((e) => [e.action, e.before, e.after])).toEqual([
-      ['department.move', { parentId: ids.a.id, path: 'A/A1' }, { parentId: ids.b.id, path: 'B/A1', subtreeSize: 2 }],
+      [
+        'department.move',
+        { parentId: ids.a.id, path: 'A/A1' },
+        { parentId: ids.b.id, path: 'B/A1', subtreeSize: 2 },
+      ],
       ['department.rename', { name: 'B', path: 'B' }, { name: 'Bee', path: 'Bee', subtreeSize: 3 }],
-      ['department.move', { parentId: ids.b.id, path: 'Bee/A1' }, { parentId: null, path: 'A1', subtreeSize: 2 }],
+      [
+        'department.move',
+        { parentId: ids.b.id, path: 'Bee/A1' },
+        { parentId: null, path: 'A1', subtreeSize: 2 },
+      ],
     ])
   })
 
@@ -103,7 +124,9 @@ describeEachDatabase('org store: departments', (db) => {
       kind: 'invalid',
       message: 'cannot move "A" into its own subtree ("A/A1")',
     })
-    await expect(store.write(admin, (w) => w.moveDepartment(a.id, a.id))).rejects.toMatchObject({ kind: 'invalid' })
+    await expect(store.write(admin, (w) => w.moveDepartment(a.id, a.id))).rejects.toMatchObject({
+      kind: 'invalid',
+    })
     expect((await allPaths()).get(a1.id)).toBe('A/A1')
   })
 
@@ -119,7 +142,9 @@ describeEachDatabase('org store: departments', (db) => {
     })
     const before = await allPaths()
     const b = [...before.entries()].find(([, p]) => p === 'B')![0]
-    await expect(store.write(admin, (w) => w.moveDepartment(x.id, b))).rejects.toMatchObject({ kind: 'conflict' })
+    await expect(store.write(admin, (w) => w.moveDepartment(x.id, b))).rejects.toMatchObject({
+      kind: 'conflict',
+    })
     expect(await allPaths()).toEqual(before)
     expect(a.id).toBeDefined()
   })
@@ -139,9 +164,15 @@ describeEachDatabase('org store: departments', (db) => {
   test('a virtual department is never changed by a sync, only by an admin', async () => {
     const { store } = db()
     const v = await store.write(admin, (w) => w.createDepartment({ name: 'Partners', virtual: true }))
-    await expect(store.write(source, (w) => w.renameDepartment(v.id, 'Renamed'))).rejects.toMatchObject({ kind: 'forbidden' })
-    await expect(store.write(source, (w) => w.deleteDepartment(v.id))).rejects.toMatchObject({ kind: 'forbidden' })
-    await expect(store.write(admin, (w) => w.renameDepartment(v.id, 'Partner office'))).resolves.toMatchObject({
+    await expect(store.write(source, (w) => w.renameDepartment(v.id, 'Renamed'))).rejects.toMatchObject({
+      kind: 'forbidden',
+    })
+    await expect(store.write(source, (w) => w.deleteDepartment(v.id))).rejects.toMatchObject({
+      kind: 'forbidden',
+    })
+    await expect(
+      store.write(admin, (w) => w.renameDepartment(v.id, 'Partner office')),
+    ).resolves.toMatchObject({
       virtual: true,
       path: 'Partner office',
     })

@@ -16,7 +16,11 @@ describeEachDatabase('org store: groups', (db) => {
   }
 
   async function members(groupId: string): Promise<string[]> {
-    const rows = await q().selectFrom('group_members').select('person_id').where('group_id', '=', groupId).execute()
+    const rows = await q()
+      .selectFrom('group_members')
+      .select('person_id')
+      .where('group_id', '=', groupId)
+      .execute()
     return rows.map((r) => r.person_id).sort()
   }
 
@@ -34,9 +38,16 @@ describeEachDatabase('org store: groups', (db) => {
     const g = await db().store.write(admin, (w) =>
       w.createGroup({ displayName: '  Engineers ', description: ' all of them ', externalId: ' ' }),
     )
-    expect(g).toMatchObject({ displayName: 'Engineers', description: 'all of them', sourceId: null, externalId: null })
+    expect(g).toMatchObject({
+      displayName: 'Engineers',
+      description: 'all of them',
+      sourceId: null,
+      externalId: null,
+    })
     const stored = await q().selectFrom('groups').selectAll().execute()
-    expect(stored.map((r) => [r.id, r.display_name, r.description])).toEqual([[g.id, 'Engineers', 'all of them']])
+    expect(stored.map((r) => [r.id, r.display_name, r.description])).toEqual([
+      [g.id, 'Engineers', 'all of them'],
+    ])
     const events = await auditRows()
     expect(events.map((e) => [e.action, e.target_type, e.target_id, e.actor_type, e.actor_name])).toEqual([
       ['group.create', 'group', g.id, 'admin', 'alice'],
@@ -50,7 +61,9 @@ describeEachDatabase('org store: groups', (db) => {
       { displayName: 'x', sourceId: 'not-a-uuid' },
       { displayName: 'x', sourceId: UNKNOWN },
     ]) {
-      await expect(db().store.write(admin, (w) => w.createGroup(input))).rejects.toMatchObject({ kind: 'invalid' })
+      await expect(db().store.write(admin, (w) => w.createGroup(input))).rejects.toMatchObject({
+        kind: 'invalid',
+      })
     }
     expect(await q().selectFrom('groups').select('id').execute()).toHaveLength(0)
     expect(await auditRows()).toHaveLength(0)
@@ -102,13 +115,21 @@ describeEachDatabase('org store: groups', (db) => {
     ).resolves.toMatchObject({ displayName: 'Engineering', description: null })
     expect(await auditRows()).toHaveLength(count)
 
-    await expect(db().store.write(admin, (w) => w.updateGroup(g.id, { displayName: '' }))).rejects.toMatchObject({
+    await expect(
+      db().store.write(admin, (w) => w.updateGroup(g.id, { displayName: '' })),
+    ).rejects.toMatchObject({
       kind: 'invalid',
     })
-    await expect(db().store.write(admin, (w) => w.updateGroup(UNKNOWN, { displayName: 'x' }))).rejects.toMatchObject({
+    await expect(
+      db().store.write(admin, (w) => w.updateGroup(UNKNOWN, { displayName: 'x' })),
+    ).rejects.toMatchObject({
       kind: 'not-found',
     })
-    const stored = await q().selectFrom('groups').select('display_name').where('id', '=', g.id).executeTakeFirstOrThrow()
+    const stored = await q()
+      .selectFrom('groups')
+      .select('display_name')
+      .where('id', '=', g.id)
+      .executeTakeFirstOrThrow()
     expect(stored.display_name).toBe('Engineering')
   })
 
@@ -129,7 +150,9 @@ describeEachDatabase('org store: groups', (db) => {
     const last = (await auditRows()).pop()!
     expect([last.action, last.target_id]).toEqual(['group.delete', g.id])
     expect(last.before).toMatchObject({ id: g.id, displayName: 'Doomed', memberCount: 2 })
-    await expect(db().store.write(admin, (w) => w.deleteGroup(g.id))).rejects.toMatchObject({ kind: 'not-found' })
+    await expect(db().store.write(admin, (w) => w.deleteGroup(g.id))).rejects.toMatchObject({
+      kind: 'not-found',
+    })
   })
 
   test('adding members returns only the ids actually added; re-adding is a no-op without audit', async () => {
@@ -148,7 +171,9 @@ describeEachDatabase('org store: groups', (db) => {
     expect(last.after).toEqual({ added: [c!.id] })
 
     const count = (await auditRows()).length
-    await expect(db().store.write(admin, (w) => w.addGroupMembers(g.id, [a!.id, b!.id, c!.id]))).resolves.toEqual([])
+    await expect(
+      db().store.write(admin, (w) => w.addGroupMembers(g.id, [a!.id, b!.id, c!.id])),
+    ).resolves.toEqual([])
     await expect(db().store.write(admin, (w) => w.addGroupMembers(g.id, []))).resolves.toEqual([])
     expect(await auditRows()).toHaveLength(count)
     expect(await members(g.id)).toEqual(sorted([a!.id, b!.id, c!.id]))
@@ -168,12 +193,16 @@ describeEachDatabase('org store: groups', (db) => {
     const [a] = await people('a')
     const g = await db().store.write(admin, (w) => w.createGroup({ displayName: 'G' }))
     const count = (await auditRows()).length
-    await expect(db().store.write(admin, (w) => w.addGroupMembers(g.id, [a!.id, UNKNOWN]))).rejects.toMatchObject({
+    await expect(
+      db().store.write(admin, (w) => w.addGroupMembers(g.id, [a!.id, UNKNOWN])),
+    ).rejects.toMatchObject({
       kind: 'invalid',
       message: expect.stringContaining(UNKNOWN),
       details: { missing: [UNKNOWN] },
     })
-    await expect(db().store.write(admin, (w) => w.addGroupMembers(g.id, [a!.id, 'bob']))).rejects.toMatchObject({
+    await expect(
+      db().store.write(admin, (w) => w.addGroupMembers(g.id, [a!.id, 'bob'])),
+    ).rejects.toMatchObject({
       kind: 'invalid',
     })
     await expect(db().store.write(admin, (w) => w.addGroupMembers(UNKNOWN, [a!.id]))).rejects.toMatchObject({
@@ -204,7 +233,9 @@ describeEachDatabase('org store: groups', (db) => {
     ])
 
     const count = (await auditRows()).length
-    await expect(db().store.write(admin, (w) => w.removeGroupMembers(g.id, [a!.id, c!.id]))).resolves.toEqual([])
+    await expect(db().store.write(admin, (w) => w.removeGroupMembers(g.id, [a!.id, c!.id]))).resolves.toEqual(
+      [],
+    )
     expect(await auditRows()).toHaveLength(count)
     await expect(db().store.write(admin, (w) => w.removeGroupMembers(g.id, ['x']))).rejects.toMatchObject({
       kind: 'invalid',
@@ -221,7 +252,9 @@ describeEachDatabase('org store: groups', (db) => {
       return { g1, g2 }
     })
     await expect(db().store.write(admin, (w) => w.addGroupMembers(g2.id, [a!.id]))).resolves.toEqual([a!.id])
-    await expect(db().store.write(admin, (w) => w.removeGroupMembers(g1.id, [a!.id]))).resolves.toEqual([a!.id])
+    await expect(db().store.write(admin, (w) => w.removeGroupMembers(g1.id, [a!.id]))).resolves.toEqual([
+      a!.id,
+    ])
     expect(await members(g1.id)).toEqual([])
     expect(await members(g2.id)).toEqual([a!.id])
   })

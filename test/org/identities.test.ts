@@ -71,7 +71,12 @@ describeEachDatabase('org store: identities', (db) => {
       externalId: 'E1',
       userName: 'ann',
       // Keys in an order jsonb does not keep (it sorts them): the same attributes all the same.
-      attributes: { givenName: 'Ann', familyName: 'Lee', email: 'ann@example.test', manager: { id: 'E9', name: 'Bo' } },
+      attributes: {
+        givenName: 'Ann',
+        familyName: 'Lee',
+        email: 'ann@example.test',
+        manager: { id: 'E9', name: 'Bo' },
+      },
       raw: { zeta: 1, alpha: [1, 2] },
     }
     const first = await save(input)
@@ -81,7 +86,12 @@ describeEachDatabase('org store: identities', (db) => {
     expect(again.identity.version).toBe(1)
     const reordered = await save({
       ...input,
-      attributes: { manager: { name: 'Bo', id: 'E9' }, email: 'ann@example.test', familyName: 'Lee', givenName: 'Ann' },
+      attributes: {
+        manager: { name: 'Bo', id: 'E9' },
+        email: 'ann@example.test',
+        familyName: 'Lee',
+        givenName: 'Ann',
+      },
     })
     expect(reordered).toMatchObject({ created: false, changed: false })
     expect((await identityRows())[0]!.version).toBe(1)
@@ -90,14 +100,24 @@ describeEachDatabase('org store: identities', (db) => {
 
   test('a changed attribute, user name, activity or person updates the identity and audits before and after', async () => {
     const person = await db().store.write(actor, (w) => w.createPerson({ userName: 'ann' }))
-    const first = await save({ sourceId: hr, externalId: 'E1', userName: 'ann', attributes: { title: 'Engineer' } })
+    const first = await save({
+      sourceId: hr,
+      externalId: 'E1',
+      userName: 'ann',
+      attributes: { title: 'Engineer' },
+    })
     const steps: [Partial<IdentityInput>, Record<string, unknown>][] = [
       [{ attributes: { title: 'Staff Engineer' } }, { attributes: { title: 'Staff Engineer' } }],
       [{ userName: 'ann.lee' }, { userName: 'ann.lee' }],
       [{ active: false }, { active: false }],
       [{ personId: person.id }, { personId: person.id }],
     ]
-    let current: IdentityInput = { sourceId: hr, externalId: 'E1', userName: 'ann', attributes: { title: 'Engineer' } }
+    let current: IdentityInput = {
+      sourceId: hr,
+      externalId: 'E1',
+      userName: 'ann',
+      attributes: { title: 'Engineer' },
+    }
     let version = 1
     for (const [patch, expected] of steps) {
       const previous = current
@@ -109,11 +129,17 @@ describeEachDatabase('org store: identities', (db) => {
       expect(r.identity).toMatchObject({ id: first.identity.id, version, ...expected })
       const events = (await auditRows()).slice(before)
       expect(events.map((e) => [e.action, e.target_id])).toEqual([['identity.update', first.identity.id]])
-      expect(events[0]!.before).toMatchObject({ userName: previous.userName ?? null, attributes: previous.attributes })
+      expect(events[0]!.before).toMatchObject({
+        userName: previous.userName ?? null,
+        attributes: previous.attributes,
+      })
       expect(events[0]!.after).toMatchObject({ version, ...expected })
     }
     // Leaving personId out keeps the link; null clears it.
-    await expect(save({ ...current })).resolves.toMatchObject({ changed: false, identity: { personId: person.id } })
+    await expect(save({ ...current })).resolves.toMatchObject({
+      changed: false,
+      identity: { personId: person.id },
+    })
     await expect(save({ ...current, personId: null })).resolves.toMatchObject({
       changed: true,
       identity: { personId: null },
@@ -133,13 +159,17 @@ describeEachDatabase('org store: identities', (db) => {
   test('user names are unique per source regardless of case; another source may use the same one', async () => {
     await save({ sourceId: hr, externalId: 'E1', userName: 'Ann', attributes: {} })
     const count = (await auditRows()).length
-    await expect(save({ sourceId: hr, externalId: 'E2', userName: 'ANN', attributes: {} })).rejects.toMatchObject({
+    await expect(
+      save({ sourceId: hr, externalId: 'E2', userName: 'ANN', attributes: {} }),
+    ).rejects.toMatchObject({
       kind: 'conflict',
       message: expect.stringContaining('ANN'),
     })
     // Taking the name by renaming an existing identity is refused the same way.
     await save({ sourceId: hr, externalId: 'E3', userName: 'bob', attributes: {} })
-    await expect(save({ sourceId: hr, externalId: 'E3', userName: 'ann', attributes: {} })).rejects.toMatchObject({
+    await expect(
+      save({ sourceId: hr, externalId: 'E3', userName: 'ann', attributes: {} }),
+    ).rejects.toMatchObject({
       kind: 'conflict',
     })
     expect((await identityRows()).map((i) => [i.external_id, i.user_name])).toEqual([
@@ -195,25 +225,38 @@ describeEachDatabase('org store: identities', (db) => {
 
     const revived = await save({ sourceId: hr, externalId: 'E1', userName: 'ann', attributes: { a: 1 } })
     expect(revived).toMatchObject({ created: false, changed: true })
-    expect(revived.identity).toMatchObject({ id: first.identity.id, removedAt: null, active: true, version: 3 })
+    expect(revived.identity).toMatchObject({
+      id: first.identity.id,
+      removedAt: null,
+      active: true,
+      version: 3,
+    })
     last = (await auditRows()).pop()!
-    expect([last.action, (last.before as { removedAt: string | null }).removedAt, (last.after as { removedAt: null }).removedAt]).toEqual([
-      'identity.update',
-      removed.removedAt!.toISOString(),
-      null,
-    ])
-    await expect(db().store.write(actor, (w) => w.removeIdentity(UNKNOWN))).rejects.toMatchObject({ kind: 'not-found' })
-    await expect(db().store.write(actor, (w) => w.removeIdentity('E1'))).rejects.toMatchObject({ kind: 'invalid' })
+    expect([
+      last.action,
+      (last.before as { removedAt: string | null }).removedAt,
+      (last.after as { removedAt: null }).removedAt,
+    ]).toEqual(['identity.update', removed.removedAt!.toISOString(), null])
+    await expect(db().store.write(actor, (w) => w.removeIdentity(UNKNOWN))).rejects.toMatchObject({
+      kind: 'not-found',
+    })
+    await expect(db().store.write(actor, (w) => w.removeIdentity('E1'))).rejects.toMatchObject({
+      kind: 'invalid',
+    })
   })
 
   test("a removed identity's user name is free for another identity of the source", async () => {
     const first = await save({ sourceId: hr, externalId: 'E1', userName: 'ann', attributes: {} })
     await db().store.write(actor, (w) => w.removeIdentity(first.identity.id))
-    await expect(save({ sourceId: hr, externalId: 'E2', userName: 'Ann', attributes: {} })).resolves.toMatchObject({
+    await expect(
+      save({ sourceId: hr, externalId: 'E2', userName: 'Ann', attributes: {} }),
+    ).resolves.toMatchObject({
       created: true,
     })
     // Reviving the first one with the same name now collides.
-    await expect(save({ sourceId: hr, externalId: 'E1', userName: 'ann', attributes: {} })).rejects.toMatchObject({
+    await expect(
+      save({ sourceId: hr, externalId: 'E1', userName: 'ann', attributes: {} }),
+    ).rejects.toMatchObject({
       kind: 'conflict',
     })
     const rows = await identityRows()

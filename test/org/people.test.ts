@@ -66,7 +66,13 @@ describeEachDatabase('org store: people', (db) => {
         version: 1,
       })
       // employeeNumber was blank (stored as null) and protected was not given: no provenance for them.
-      expect(Object.keys(p.provenance).sort()).toEqual(['departmentId', 'displayName', 'email', 'managerId', 'userName'])
+      expect(Object.keys(p.provenance).sort()).toEqual([
+        'departmentId',
+        'displayName',
+        'email',
+        'managerId',
+        'userName',
+      ])
       expect(p.provenance.userName).toMatchObject({ by: 'source', id: src.id })
 
       const stored = await personRow(p.id)
@@ -95,11 +101,14 @@ describeEachDatabase('org store: people', (db) => {
       ['an unknown manager', { userName: 'x', managerId: UNKNOWN }],
       ['a manager id that is no uuid', { userName: 'x', managerId: '42' }],
     ]
-    test.each(bad)('%s is invalid input and writes nothing, not even an audit event', async (_what, fields) => {
-      await expect(create(fields)).rejects.toMatchObject({ kind: 'invalid' })
-      expect(await q().selectFrom('people').select('id').execute()).toHaveLength(0)
-      expect(await auditRows()).toHaveLength(0)
-    })
+    test.each(bad)(
+      '%s is invalid input and writes nothing, not even an audit event',
+      async (_what, fields) => {
+        await expect(create(fields)).rejects.toMatchObject({ kind: 'invalid' })
+        expect(await q().selectFrom('people').select('id').execute()).toHaveLength(0)
+        expect(await auditRows()).toHaveLength(0)
+      },
+    )
 
     test('the error for an unknown reference says which one', async () => {
       await expect(create({ userName: 'x', departmentId: UNKNOWN })).rejects.toMatchObject({
@@ -139,23 +148,30 @@ describeEachDatabase('org store: people', (db) => {
       expect(stored.provenance).toEqual(updated.provenance)
 
       const events = (await auditRows()).slice(auditBefore)
-      expect(events.map((e) => [e.action, e.target_id, e.actor_type, e.actor_id, e.before, e.after])).toEqual([
+      expect(events.map((e) => [e.action, e.target_id, e.actor_type, e.actor_id, e.before, e.after])).toEqual(
         [
-          'person.update',
-          p.id,
-          'source',
-          src.id,
-          { title: 'Engineer', email: null },
-          { title: 'Staff Engineer', email: 'ann@example.test' },
+          [
+            'person.update',
+            p.id,
+            'source',
+            src.id,
+            { title: 'Engineer', email: null },
+            { title: 'Staff Engineer', email: 'ann@example.test' },
+          ],
         ],
-      ])
+      )
     })
 
     test('a patch that changes nothing writes nothing and audits nothing', async () => {
       const p = await create({ userName: 'ann', displayName: 'Ann', email: 'ann@example.test' })
       const auditBefore = (await auditRows()).length
       const same = await db().store.write(system, (w) =>
-        w.updatePerson(p.id, { userName: ' ann ', displayName: 'Ann ', email: 'ann@example.test', givenName: '' }),
+        w.updatePerson(p.id, {
+          userName: ' ann ',
+          displayName: 'Ann ',
+          email: 'ann@example.test',
+          givenName: '',
+        }),
       )
       expect(same.version).toBe(1)
       expect(same.provenance).toEqual(p.provenance)
@@ -170,7 +186,11 @@ describeEachDatabase('org store: people', (db) => {
       const updated = await db().store.write(admin, (w) => w.updatePerson(p.id, { title: null }))
       expect(updated).toMatchObject({ title: null, version: 2 })
       const last = (await auditRows()).pop()!
-      expect([last.action, last.before, last.after]).toEqual(['person.update', { title: 'Engineer' }, { title: null }])
+      expect([last.action, last.before, last.after]).toEqual([
+        'person.update',
+        { title: 'Engineer' },
+        { title: null },
+      ])
     })
 
     test('an expectedVersion that is not the current one is a conflict and writes nothing', async () => {
@@ -190,19 +210,27 @@ describeEachDatabase('org store: people', (db) => {
 
     test('invalid values and unknown people are refused', async () => {
       const p = await create({ userName: 'ann', email: 'ann@example.test' })
-      await expect(db().store.write(admin, (w) => w.updatePerson(p.id, { email: 'nope' }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson(p.id, { email: 'nope' })),
+      ).rejects.toMatchObject({
         kind: 'invalid',
       })
-      await expect(db().store.write(admin, (w) => w.updatePerson(p.id, { userName: '' }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson(p.id, { userName: '' })),
+      ).rejects.toMatchObject({
         kind: 'invalid',
       })
       await expect(
         db().store.write(admin, (w) => w.updatePerson(p.id, { departmentId: UNKNOWN })),
       ).rejects.toMatchObject({ kind: 'invalid' })
-      await expect(db().store.write(admin, (w) => w.updatePerson(UNKNOWN, { title: 'x' }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson(UNKNOWN, { title: 'x' })),
+      ).rejects.toMatchObject({
         kind: 'not-found',
       })
-      await expect(db().store.write(admin, (w) => w.updatePerson('nope', { title: 'x' }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson('nope', { title: 'x' })),
+      ).rejects.toMatchObject({
         kind: 'not-found',
       })
       const stored = await personRow(p.id)
@@ -218,7 +246,9 @@ describeEachDatabase('org store: people', (db) => {
   describe('manager links', () => {
     test('a person cannot be their own manager', async () => {
       const a = await create({ userName: 'a' })
-      await expect(db().store.write(admin, (w) => w.updatePerson(a.id, { managerId: a.id }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson(a.id, { managerId: a.id })),
+      ).rejects.toMatchObject({
         kind: 'invalid',
       })
       await expect(
@@ -235,12 +265,16 @@ describeEachDatabase('org store: people', (db) => {
         return { a, b, c }
       })
       const auditBefore = (await auditRows()).length
-      await expect(db().store.write(admin, (w) => w.updatePerson(c.id, { managerId: a.id }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson(c.id, { managerId: a.id })),
+      ).rejects.toMatchObject({
         kind: 'invalid',
         message: expect.stringContaining('cycle'),
       })
       // Two steps: B is C's direct report.
-      await expect(db().store.write(admin, (w) => w.updatePerson(c.id, { managerId: b.id }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson(c.id, { managerId: b.id })),
+      ).rejects.toMatchObject({
         kind: 'invalid',
       })
       expect((await personRow(c.id)).manager_id).toBeNull()
@@ -249,21 +283,29 @@ describeEachDatabase('org store: people', (db) => {
 
       // Links that make no cycle are fine: C may report to a newcomer, A may skip a level.
       const d = await create({ userName: 'd' })
-      await expect(db().store.write(admin, (w) => w.updatePerson(c.id, { managerId: d.id }))).resolves.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson(c.id, { managerId: d.id })),
+      ).resolves.toMatchObject({
         managerId: d.id,
       })
-      await expect(db().store.write(admin, (w) => w.updatePerson(a.id, { managerId: c.id }))).resolves.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson(a.id, { managerId: c.id })),
+      ).resolves.toMatchObject({
         managerId: c.id,
       })
       // And now D under A would close A→C→D→A.
-      await expect(db().store.write(admin, (w) => w.updatePerson(d.id, { managerId: a.id }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson(d.id, { managerId: a.id })),
+      ).rejects.toMatchObject({
         kind: 'invalid',
       })
     })
 
     test('an unknown manager is invalid', async () => {
       const a = await create({ userName: 'a' })
-      await expect(db().store.write(admin, (w) => w.updatePerson(a.id, { managerId: UNKNOWN }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson(a.id, { managerId: UNKNOWN })),
+      ).rejects.toMatchObject({
         kind: 'invalid',
         message: expect.stringContaining(UNKNOWN),
       })
@@ -275,7 +317,9 @@ describeEachDatabase('org store: people', (db) => {
       const p = await create({ userName: 'ann' })
       const src = await sourceActor()
       const removeAfter = new Date('2031-01-02T03:04:05.000Z')
-      const s = await db().store.write(src, (w) => w.suspendPerson(p.id, { reason: ' left the company ', removeAfter }))
+      const s = await db().store.write(src, (w) =>
+        w.suspendPerson(p.id, { reason: ' left the company ', removeAfter }),
+      )
       expect(s).toMatchObject({
         status: 'suspended',
         suspendedReason: 'left the company',
@@ -310,7 +354,9 @@ describeEachDatabase('org store: people', (db) => {
 
     test('an admin suspension records no source; an empty reason is invalid', async () => {
       const p = await create({ userName: 'ann' })
-      await expect(db().store.write(admin, (w) => w.suspendPerson(p.id, { reason: '  ' }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.suspendPerson(p.id, { reason: '  ' })),
+      ).rejects.toMatchObject({
         kind: 'invalid',
       })
       expect((await personRow(p.id)).status).toBe('active')
@@ -321,7 +367,9 @@ describeEachDatabase('org store: people', (db) => {
     test('reactivating clears every suspension field and audits it', async () => {
       const p = await create({ userName: 'ann' })
       const src = await sourceActor()
-      await db().store.write(src, (w) => w.suspendPerson(p.id, { reason: 'left', removeAfter: new Date('2031-01-01') }))
+      await db().store.write(src, (w) =>
+        w.suspendPerson(p.id, { reason: 'left', removeAfter: new Date('2031-01-01') }),
+      )
       const r = await db().store.write(admin, (w) => w.reactivatePerson(p.id))
       expect(r).toMatchObject({
         status: 'active',
@@ -335,17 +383,27 @@ describeEachDatabase('org store: people', (db) => {
       expect([last.action, (last.before as { status: string }).status, last.after]).toEqual([
         'person.reactivate',
         'suspended',
-        { status: 'active', suspendedReason: null, suspendedAt: null, suspendedBySourceId: null, removeAfter: null },
+        {
+          status: 'active',
+          suspendedReason: null,
+          suspendedAt: null,
+          suspendedBySourceId: null,
+          removeAfter: null,
+        },
       ])
       const count = (await auditRows()).length
-      await expect(db().store.write(admin, (w) => w.reactivatePerson(p.id))).resolves.toMatchObject({ version: 3 })
+      await expect(db().store.write(admin, (w) => w.reactivatePerson(p.id))).resolves.toMatchObject({
+        version: 3,
+      })
       expect(await auditRows()).toHaveLength(count)
     })
 
     test('deprovisioning keeps the first suspension time; a deprovisioned person cannot be suspended', async () => {
       const p = await create({ userName: 'ann' })
       const s = await db().store.write(system, (w) => w.suspendPerson(p.id, { reason: 'left' }))
-      const d = await db().store.write(system, (w) => w.deprovisionPerson(p.id, { reason: 'grace period over' }))
+      const d = await db().store.write(system, (w) =>
+        w.deprovisionPerson(p.id, { reason: 'grace period over' }),
+      )
       expect(d).toMatchObject({
         status: 'deprovisioned',
         suspendedReason: 'grace period over',
@@ -354,12 +412,14 @@ describeEachDatabase('org store: people', (db) => {
         version: 3,
       })
       const last = (await auditRows()).pop()!
-      expect([last.action, (last.before as { status: string }).status, (last.after as { status: string }).status]).toEqual([
-        'person.deprovision',
-        'suspended',
-        'deprovisioned',
-      ])
-      await expect(db().store.write(system, (w) => w.suspendPerson(p.id, { reason: 'x' }))).rejects.toMatchObject({
+      expect([
+        last.action,
+        (last.before as { status: string }).status,
+        (last.after as { status: string }).status,
+      ]).toEqual(['person.deprovision', 'suspended', 'deprovisioned'])
+      await expect(
+        db().store.write(system, (w) => w.suspendPerson(p.id, { reason: 'x' })),
+      ).rejects.toMatchObject({
         kind: 'conflict',
       })
       const count = (await auditRows()).length
@@ -373,21 +433,27 @@ describeEachDatabase('org store: people', (db) => {
       const p = await create({ userName: 'root', protected: true })
       const src = await sourceActor()
       const count = (await auditRows()).length
-      await expect(db().store.write(src, (w) => w.suspendPerson(p.id, { reason: 'gone from HR' }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(src, (w) => w.suspendPerson(p.id, { reason: 'gone from HR' })),
+      ).rejects.toMatchObject({
         kind: 'forbidden',
         message: expect.stringContaining('protected'),
       })
       await expect(
         db().store.write(src, (w) => w.deprovisionPerson(p.id, { reason: 'gone from HR' })),
       ).rejects.toMatchObject({ kind: 'forbidden' })
-      await expect(db().store.write(system, (w) => w.suspendPerson(p.id, { reason: 'job' }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(system, (w) => w.suspendPerson(p.id, { reason: 'job' })),
+      ).rejects.toMatchObject({
         kind: 'forbidden',
       })
       const stored = await personRow(p.id)
       expect([stored.status, stored.version]).toEqual(['active', 1])
       expect(await auditRows()).toHaveLength(count)
 
-      await expect(db().store.write(admin, (w) => w.suspendPerson(p.id, { reason: 'by hand' }))).resolves.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.suspendPerson(p.id, { reason: 'by hand' })),
+      ).resolves.toMatchObject({
         status: 'suspended',
       })
       await expect(
@@ -398,22 +464,30 @@ describeEachDatabase('org store: people', (db) => {
     test('only an admin may change whether a person is protected', async () => {
       const p = await create({ userName: 'root', protected: true })
       const src = await sourceActor()
-      await expect(db().store.write(src, (w) => w.updatePerson(p.id, { protected: false }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(src, (w) => w.updatePerson(p.id, { protected: false })),
+      ).rejects.toMatchObject({
         kind: 'forbidden',
       })
       expect((await personRow(p.id)).protected).toBe(true)
       // Otherwise a source could lift the protection and then suspend.
-      await expect(db().store.write(src, (w) => w.suspendPerson(p.id, { reason: 'x' }))).rejects.toMatchObject({
+      await expect(
+        db().store.write(src, (w) => w.suspendPerson(p.id, { reason: 'x' })),
+      ).rejects.toMatchObject({
         kind: 'forbidden',
       })
-      await expect(db().store.write(admin, (w) => w.updatePerson(p.id, { protected: false }))).resolves.toMatchObject({
+      await expect(
+        db().store.write(admin, (w) => w.updatePerson(p.id, { protected: false })),
+      ).resolves.toMatchObject({
         protected: false,
       })
     })
   })
 
   describe('listPeople', () => {
-    async function listAll(filter: Omit<PeopleFilter, 'cursor'>): Promise<{ items: PersonSummary[]; pages: number }> {
+    async function listAll(
+      filter: Omit<PeopleFilter, 'cursor'>,
+    ): Promise<{ items: PersonSummary[]; pages: number }> {
       const items: PersonSummary[] = []
       let cursor: string | undefined
       let pages = 0
@@ -475,7 +549,12 @@ describeEachDatabase('org store: people', (db) => {
         expect(pages).toBe(Math.max(1, Math.ceil(names.length / limit)))
       }
       const first = await listPeople(q(), { limit: 4 })
-      expect(first.items.map((i) => i.userName)).toEqual(['a1', 'A2', 'alice', expect.stringMatching(/^bob$/i)])
+      expect(first.items.map((i) => i.userName)).toEqual([
+        'a1',
+        'A2',
+        'alice',
+        expect.stringMatching(/^bob$/i),
+      ])
       expect(first.items[0]).toEqual({
         id: created[names.indexOf('a1')]!.id,
         userName: 'a1',
@@ -519,7 +598,9 @@ describeEachDatabase('org store: people', (db) => {
         id: ids.infra.id,
         path: 'Eng/Platform/Infra',
       })
-      await expect(listPeople(q(), { limit: 10, departmentId: UNKNOWN })).rejects.toMatchObject({ kind: 'not-found' })
+      await expect(listPeople(q(), { limit: 10, departmentId: UNKNOWN })).rejects.toMatchObject({
+        kind: 'not-found',
+      })
     })
 
     test('a status filter keeps only people in that status', async () => {
@@ -545,7 +626,12 @@ describeEachDatabase('org store: people', (db) => {
     test('free text matches display name, email or employee number, case-insensitively', async () => {
       await db().store.write(admin, async (w) => {
         await w.createPerson({ userName: 'u1', displayName: 'Margaret Hamilton', email: 'mh@apollo.test' })
-        await w.createPerson({ userName: 'u2', displayName: 'Grace Hopper', email: 'GRACE@navy.test', employeeNumber: 'E-1001' })
+        await w.createPerson({
+          userName: 'u2',
+          displayName: 'Grace Hopper',
+          email: 'GRACE@navy.test',
+          employeeNumber: 'E-1001',
+        })
         await w.createPerson({ userName: 'u3', displayName: 'Ada', employeeNumber: 'e-2002' })
         await w.createPerson({ userName: 'u4', displayName: 'Nobody', email: 'n@x.test' })
       })
@@ -597,19 +683,20 @@ describeEachDatabase('org store: people', (db) => {
 
     test('a cursor this server did not issue is invalid input', async () => {
       await create({ userName: 'a' })
+      const raw = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
       const bad = [
         'not a cursor!',
         Buffer.from('{"a":1}').toString('base64url'),
-        encodeCursor(['a']),
-        encodeCursor(['a', 'not-a-uuid']),
-        encodeCursor(['a', 42]),
-        encodeCursor([7, UNKNOWN]),
+        raw(['a']),
+        raw(['a', 'not-a-uuid']),
+        raw(['a', 42]),
+        raw([7, UNKNOWN]),
       ]
       for (const cursor of bad) {
         await expect(listPeople(q(), { limit: 5, cursor })).rejects.toMatchObject({ kind: 'invalid' })
       }
       // A well-formed cursor past the end is just an empty page.
-      await expect(listPeople(q(), { limit: 5, cursor: encodeCursor(['zzz', UNKNOWN]) })).resolves.toEqual({
+      await expect(listPeople(q(), { limit: 5, cursor: encodeCursor('zzz', UNKNOWN) })).resolves.toEqual({
         items: [],
         nextCursor: null,
       })
@@ -620,15 +707,34 @@ describeEachDatabase('org store: people', (db) => {
     test('returns the department path, the manager and the identities with their sources', async () => {
       const hr = await insertSource('HR export', 'csv')
       const entra = await insertSource('Entra ID', 'entra')
-      await q().updateTable('sources').set({ precedence: 10 }).where('id', '=', entra).execute()
+      // HR wins over Entra here, so precedence order is not the name order.
+      await q().updateTable('sources').set({ precedence: 10 }).where('id', '=', hr).execute()
       const { person, boss, infra } = await db().store.write(admin, async (w) => {
         const eng = await w.createDepartment({ name: 'Eng' })
         const infra = await w.createDepartment({ name: 'Infra', parentId: eng.id })
         const boss = await w.createPerson({ userName: 'boss', displayName: 'The Boss' })
         const person = await w.createPerson({ userName: 'ann', departmentId: infra.id, managerId: boss.id })
-        await w.saveIdentity({ sourceId: hr, externalId: 'E1', userName: 'ann', attributes: {}, personId: person.id })
-        await w.saveIdentity({ sourceId: entra, externalId: 'obj-1', userName: 'ann@corp', attributes: {}, personId: person.id })
-        await w.saveIdentity({ sourceId: hr, externalId: 'E2', userName: 'boss', attributes: {}, personId: boss.id })
+        await w.saveIdentity({
+          sourceId: hr,
+          externalId: 'E1',
+          userName: 'ann',
+          attributes: {},
+          personId: person.id,
+        })
+        await w.saveIdentity({
+          sourceId: entra,
+          externalId: 'obj-1',
+          userName: 'ann@corp',
+          attributes: {},
+          personId: person.id,
+        })
+        await w.saveIdentity({
+          sourceId: hr,
+          externalId: 'E2',
+          userName: 'boss',
+          attributes: {},
+          personId: boss.id,
+        })
         return { person, boss, infra }
       })
       const got = await getPerson(q(), person.id)
@@ -639,10 +745,12 @@ describeEachDatabase('org store: people', (db) => {
         manager: { id: boss.id, userName: 'boss', displayName: 'The Boss' },
       })
       // Highest precedence (lowest number) first.
-      expect(got!.identities.map((i) => [i.source, i.externalId, i.userName, i.active, i.removedAt])).toEqual([
-        [{ id: entra, name: 'Entra ID', type: 'entra' }, 'obj-1', 'ann@corp', true, null],
-        [{ id: hr, name: 'HR export', type: 'csv' }, 'E1', 'ann', true, null],
-      ])
+      expect(got!.identities.map((i) => [i.source, i.externalId, i.userName, i.active, i.removedAt])).toEqual(
+        [
+          [{ id: hr, name: 'HR export', type: 'csv' }, 'E1', 'ann', true, null],
+          [{ id: entra, name: 'Entra ID', type: 'entra' }, 'obj-1', 'ann@corp', true, null],
+        ],
+      )
 
       const bossDetail = await getPerson(q(), boss.id)
       expect(bossDetail).toMatchObject({ department: null, manager: null })

@@ -1,0 +1,71 @@
+import path from 'node:path'
+import { ConfigError, loadConfig, parseSecretKey } from '../src/config'
+
+const KEY_B64 = Buffer.alloc(32, 7).toString('base64')
+
+describe('configuration from the environment', () => {
+  test('defaults: port 8080 on all interfaces, embedded store under ./data', () => {
+    const c = loadConfig({})
+    expect(c).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      logLevel: 'info',
+      adminToken: undefined,
+      secretKey: undefined,
+    })
+    expect(c.database).toEqual({ kind: 'pglite', dataDir: path.resolve('data', 'pglite') })
+    expect(c.shutdownTimeoutMs).toBe(30_000)
+    expect(Object.isFrozen(c)).toBe(true)
+  })
+
+  test('DATABASE_URL selects PostgreSQL and then requires ORGSYNC_SECRET_KEY', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u@db/orgsync' })).toThrow(
+      /ORGSYNC_SECRET_KEY is required with DATABASE_URL/,
+    )
+    const c = loadConfig({
+      DATABASE_URL: 'postgresql://u@db/orgsync',
+      ORGSYNC_SECRET_KEY: KEY_B64,
+      DATABASE_POOL_MAX: '4',
+    })
+    expect(c.database).toEqual({ kind: 'postgres', url: 'postgresql://u@db/orgsync', poolMax: 4 })
+    expect(c.secretKey).toEqual(Buffer.alloc(32, 7))
+  })
+
+  test.each([
+    [{ PORT: 'abc' }, 'PORT must be an integer from 0 to 65535, got "abc"'],
+    [{ PORT: '70000' }, 'PORT must be an integer from 0 to 65535, got "70000"'],
+    [{ PORT: '80.5' }, 'PORT must be an integer from 0 to 65535, got "80.5"'],
+    [
+      { LOG_LEVEL: 'loud' },
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    ],
+    [{ DATABASE_URL: 'mysql://x' }, 'got a mysql:// URL'],
+    [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL must be a postgres:// URL, got an unparsable value'],
+    [{ ORGSYNC_ADMIN_TOKEN: 'short' }, 'ORGSYNC_ADMIN_TOKEN must be at least 24 characters'],
+    [{ ORGSYNC_SECRET_KEY: 'abc' }, 'ORGSYNC_SECRET_KEY must be 32 bytes'],
+    [{ SHUTDOWN_TIMEOUT_SECONDS: '0' }, 'SHUTDOWN_TIMEOUT_SECONDS must be an integer from 1 to 3600'],
+  ])('%j is refused with a ConfigError naming the variable', (env, message) => {
+    let error: unknown
+    try {
+      loadConfig(env)
+    } catch (err) {
+      error = err
+    }
+    expect(error).toBeInstanceOf(ConfigError)
+    expect((error as Error).message).toContain(message)
+    expect((error as Error).message).not.toContain('\n')
+  })
+
+  test('several bad variables are named together on one line', () => {
+    expect(() => loadConfig({ PORT: 'x', LOG_LEVEL: 'y' })).toThrow(/^PORT must .*; LOG_LEVEL must .*$/)
+  })
+
+  test('a secret key is accepted as 64 hex digits, base64 or base64url, and nothing shorter', () => {
+    const raw = Buffer.from(Array.from({ length: 32 }, (_, i) => i * 8))
+    expect(parseSecretKey(raw.toString('hex'))).toEqual(raw)
+    expect(parseSecretKey(raw.toString('base64'))).toEqual(raw)
+    expect(parseSecretKey(raw.toString('base64url'))).toEqual(raw)
+    expect(parseSecretKey(raw.subarray(0, 31).toString('base64'))).toBeUndefined()
+    expect(parseSecretKey('z'.repeat(64))).toBeUndefined()
+  })
+})

@@ -32,7 +32,7 @@ import { migrateToLatest } from '../src/db/migrate'
 import { openDatabase, type DatabaseHandle } from '../src/db/open-database'
 import type { DB } from '../src/db/schema'
 import { systemActor } from '../src/org/actor'
-import { joinIdPath, joinPath } from '../src/org/department-path'
+import { joinIdPath, joinPath } from '../src/department-path'
 import { OrgStore } from '../src/org/org-store'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -264,7 +264,7 @@ async function assignmentDigest(db: Kysely<DB>): Promise<string> {
 
 async function checkTree(db: Kysely<DB>, e: Expected): Promise<TreeCheck> {
   // Expected values from parent links alone; the name escaping mirrors escapeSegment() in
-  // src/org/department-path.ts ("\" → "\\", "/" → "\/"). The depth guard stops a cycle.
+  // src/department-path.ts ("\" → "\\", "/" → "\/"). The depth guard stops a cycle.
   const { rows } = await sql<{
     departments: number
     reached: number

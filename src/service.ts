@@ -1,7 +1,6 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Express } from 'express'
-import { SourceService } from './admin/source-service'
 import type { Config } from './config'
 import { SecretBox } from './crypto/secret-box'
 import { lockDataDir } from './db/data-dir-lock'
@@ -10,6 +9,9 @@ import { openDatabase, type DatabaseHandle } from './db/open-database'
 import { createApp } from './http/app'
 import type { Logger } from './logger'
 import { OrgStore } from './org/org-store'
+import type { ConnectorRegistry } from './sync/connector'
+import { Scheduler } from './sync/scheduler'
+import { buildServices } from './wiring'
 import { bootstrapAdmin, type BootstrapResult } from './startup/bootstrap-admin'
 import { resolveSecretKey, verifySecretKey } from './startup/secret-key'
 
@@ -22,6 +24,8 @@ export interface RunningService {
 }
 
 export interface ServiceOptions {
+  /** The connectors this build ships (connectors/index.ts), by source type. */
+  connectors: ConnectorRegistry
   extraRoutes?: (app: Express) => void
 }
 
@@ -49,7 +53,7 @@ export async function openConfiguredDatabase(config: Config): Promise<DatabaseHa
 export async function startService(
   config: Config,
   logger: Logger,
-  options: ServiceOptions = {},
+  options: ServiceOptions,
 ): Promise<RunningService> {
   const handle = await openConfiguredDatabase(config)
   let server: Server | undefined
@@ -66,12 +70,9 @@ export async function startService(
     const bootstrap = await bootstrapAdmin(store, config.adminToken)
     logger.info({ outcome: bootstrap.outcome }, 'admin bootstrap')
 
-    const app = createApp({
-      store,
-      sources: new SourceService(store, box),
-      logger,
-      extraRoutes: options.extraRoutes,
-    })
+    const services = buildServices({ store, box, connectors: options.connectors, logger })
+    const app = createApp({ store, ...services, logger, extraRoutes: options.extraRoutes })
+    const scheduler = new Scheduler(handle.db, store, services.runs, logger)
     server = app.listen(config.port, config.host)
     await new Promise<void>((resolve, reject) => {
       server!.once('listening', resolve)
@@ -81,6 +82,7 @@ export async function startService(
     const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`
     logger.info({ url, database: handle.kind }, 'orgsync listening')
+    await scheduler.start()
 
     const listening = server
     let closing: Promise<void> | undefined

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { connectorRegistry } from '../connectors'
 import { loadConfig } from '../src/config'
 import { createLogger } from '../src/logger'
 import { startService } from '../src/service'
@@ -23,7 +24,7 @@ describe('the service on the embedded store', () => {
 
   test('first start generates a key and an admin token; a restart keeps the data and prints no new token', async () => {
     const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir })
-    const first = await startService(config, logger)
+    const first = await startService(config, logger, { connectors: connectorRegistry })
     let departmentId: string
     try {
       expect((await json(`${first.url}/readyz`)).status).toBe(200)
@@ -42,7 +43,7 @@ describe('the service on the embedded store', () => {
       await first.close()
     }
 
-    const second = await startService(config, logger)
+    const second = await startService(config, logger, { connectors: connectorRegistry })
     try {
       expect(second.bootstrap).toEqual({ outcome: 'admins-exist' })
       const listed = await json(`${second.url}/api/v1/departments`, first.bootstrap.generatedToken)
@@ -58,12 +59,12 @@ describe('the service on the embedded store', () => {
     const pidFile = path.join(dataDir, 'orgsync.pid')
     // Another live process (jest's parent) claims the directory.
     await writeFile(pidFile, `${process.ppid}\n`)
-    await expect(startService(config, logger)).rejects.toThrow(
+    await expect(startService(config, logger, { connectors: connectorRegistry })).rejects.toThrow(
       `the embedded database in ${dataDir} is in use by another orgsync process (pid ${process.ppid})`,
     )
     // A claim by a process that no longer exists is stale.
     await writeFile(pidFile, '2147483646\n')
-    const running = await startService(config, logger)
+    const running = await startService(config, logger, { connectors: connectorRegistry })
     try {
       expect((await readFile(pidFile, 'utf8')).trim()).toBe(String(process.pid))
     } finally {
@@ -87,7 +88,7 @@ const pgUrl = process.env.TEST_DATABASE_URL
       ORGSYNC_SECRET_KEY: randomBytes(32).toString('base64'),
       ORGSYNC_ADMIN_TOKEN: `pg-admin-${randomBytes(12).toString('hex')}`,
     }
-    const service = await startService(loadConfig(env), logger)
+    const service = await startService(loadConfig(env), logger, { connectors: connectorRegistry })
     try {
       expect(service.bootstrap).toEqual({ outcome: 'env-token-installed' })
       expect(await json(`${service.url}/readyz`)).toEqual({ status: 200, body: { status: 'ready' } })
@@ -96,8 +97,8 @@ const pgUrl = process.env.TEST_DATABASE_URL
       await service.close()
     }
     const otherKey = { ...env, ORGSYNC_SECRET_KEY: randomBytes(32).toString('base64') }
-    await expect(startService(loadConfig(otherKey), logger)).rejects.toThrow(
-      /ORGSYNC_SECRET_KEY is not the key/,
-    )
+    await expect(
+      startService(loadConfig(otherKey), logger, { connectors: connectorRegistry }),
+    ).rejects.toThrow(/ORGSYNC_SECRET_KEY is not the key/)
   }, 60_000)
 })

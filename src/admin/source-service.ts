@@ -8,7 +8,9 @@ import { conflict, invalid, notFound, sqlState } from '../errors'
 import type { Actor } from '../org/actor'
 import type { OrgStore, OrgWriter } from '../org/org-store'
 import { isUuid } from '../org/write-context'
-import { knownSourceTypes, sourceTypes, type SourceType } from '../sync/source-types'
+import { isValidSchedule } from '../sync/scheduler'
+import { parseSourcePolicy, sourcePolicySchema, type SourcePolicy } from '../sync/source-policy'
+import type { SourceType, SourceTypeCatalogue } from '../sync/source-types'
 
 export interface SourceView {
   id: string
@@ -16,6 +18,9 @@ export interface SourceView {
   name: string
   mode: SourceMode
   precedence: number
+  /** Cron expression of scheduled runs, or null for none. */
+  schedule: string | null
+  policy: SourcePolicy
   enabled: boolean
   /** The configuration without its secrets. */
   config: Record<string, unknown>
@@ -31,6 +36,8 @@ export interface NewSource {
   config?: Record<string, unknown>
   mode?: SourceMode
   precedence?: number
+  schedule?: string | null
+  policy?: Record<string, unknown>
   enabled?: boolean
 }
 
@@ -40,20 +47,33 @@ export interface SourcePatch {
   config?: Record<string, unknown | null>
   mode?: SourceMode
   precedence?: number
+  schedule?: string | null
+  /** Merged into the stored policy (deletionThreshold key by key). */
+  policy?: Record<string, unknown>
   enabled?: boolean
 }
 
 type Row = Selectable<SourcesTable>
 
-function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')
+function checkSchedule(schedule: string | null): string | null {
+  if (schedule === null) return null
+  const s = schedule.trim()
+  if (!isValidSchedule(s)) {
+    throw invalid(
+      `schedule ${JSON.stringify(schedule)} is not a cron expression (e.g. "0 * * * *" for hourly)`,
+    )
+  }
+  return s
 }
 
-function sourceType(type: string): SourceType {
-  const t = sourceTypes[type]
-  if (!t)
-    throw invalid(`unknown source type ${JSON.stringify(type)} (known: ${knownSourceTypes().join(', ')})`)
-  return t
+function checkPolicy(policy: Record<string, unknown>): SourcePolicy {
+  const parsed = sourcePolicySchema.safeParse(policy)
+  if (!parsed.success) throw invalid(`policy is not valid: ${describeIssues(parsed.error)}`)
+  return parsed.data
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')
 }
 
 /** Sources: the configured identity sources. Secrets in their config are sealed with the source id. */
@@ -61,7 +81,17 @@ export class SourceService {
   constructor(
     private readonly store: OrgStore,
     private readonly box: SecretBox,
+    private readonly types: SourceTypeCatalogue,
   ) {}
+
+  private sourceType(type: string): SourceType {
+    const t = this.types[type]
+    if (!t) {
+      const known = Object.keys(this.types).sort().join(', ')
+      throw invalid(`unknown source type ${JSON.stringify(type)} (known: ${known})`)
+    }
+    return t
+  }
 
   private validate(t: SourceType, config: Record<string, unknown>): Record<string, unknown> {
     const parsed = t.configSchema.safeParse(config)
@@ -90,7 +120,7 @@ export class SourceService {
   }
 
   private view(row: Row): SourceView {
-    const t = sourceTypes[row.type]
+    const t = this.types[row.type]
     const secretKeys = row.secrets && t ? t.secretKeys.filter((k) => k in this.openSecrets(row)) : []
     return {
       id: row.id,
@@ -98,6 +128,8 @@ export class SourceService {
       name: row.name,
       mode: row.mode,
       precedence: row.precedence,
+      schedule: row.schedule,
+      policy: parseSourcePolicy(row.policy),
       enabled: row.enabled,
       config: row.config,
       secretsSet: secretKeys,
@@ -140,7 +172,7 @@ export class SourceService {
   }
 
   async create(actor: Actor, input: NewSource): Promise<SourceView> {
-    const t = sourceType(input.type)
+    const t = this.sourceType(input.type)
     const config = this.validate(t, input.config ?? {})
     const id = randomUUID()
     const name = input.name.trim()
@@ -157,6 +189,8 @@ export class SourceService {
             ...this.stored(t, id, config),
             mode: input.mode,
             precedence: input.precedence,
+            schedule: checkSchedule(input.schedule ?? null),
+            policy: JSON.stringify(checkPolicy(input.policy ?? {})),
             enabled: input.enabled,
           })
           .returningAll()
@@ -178,7 +212,7 @@ export class SourceService {
   async update(actor: Actor, id: string, patch: SourcePatch): Promise<SourceView> {
     return this.store.write(actor, async (w) => {
       const row = await this.row(w.transaction, id, true)
-      const t = sourceType(row.type)
+      const t = this.sourceType(row.type)
       const set: Partial<Record<string, unknown>> = {}
       if (patch.config !== undefined) {
         const merged: Record<string, unknown> = { ...row.config, ...this.openSecrets(row) }
@@ -195,6 +229,20 @@ export class SourceService {
         const name = patch.name.trim()
         if (!name) throw invalid('name must not be empty')
         if (name !== row.name) set.name = name
+      }
+      if (patch.schedule !== undefined && checkSchedule(patch.schedule) !== row.schedule)
+        set.schedule = patch.schedule
+      if (patch.policy !== undefined) {
+        const current = parseSourcePolicy(row.policy)
+        const next = checkPolicy({
+          ...current,
+          ...patch.policy,
+          deletionThreshold: {
+            ...current.deletionThreshold,
+            ...(patch.policy.deletionThreshold as object | undefined),
+          },
+        })
+        if (!sameJson(next, current)) set.policy = JSON.stringify(next)
       }
       if (patch.mode !== undefined && patch.mode !== row.mode) set.mode = patch.mode
       if (patch.precedence !== undefined && patch.precedence !== row.precedence)

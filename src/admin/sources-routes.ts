@@ -13,6 +13,8 @@ const createBody = z
     config: z.record(z.string(), z.unknown()).optional(),
     mode: mode.optional(),
     precedence: precedence.optional(),
+    schedule: z.string().min(1).max(120).nullable().optional(),
+    policy: z.record(z.string(), z.unknown()).optional(),
     enabled: z.boolean().optional(),
   })
   .strict()
@@ -23,6 +25,8 @@ const patchBody = z
     config: z.record(z.string(), z.unknown()).optional(),
     mode: mode.optional(),
     precedence: precedence.optional(),
+    schedule: z.string().min(1).max(120).nullable().optional(),
+    policy: z.record(z.string(), z.unknown()).optional(),
     enabled: z.boolean().optional(),
   })
   .strict()

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander'
+import { connectorRegistry } from '../../connectors'
 import { version } from '../../package.json'
 import { ConfigError, loadConfig } from '../config'
 import { migrateToLatest } from '../db/migrate'
@@ -22,7 +23,7 @@ function fail(err: unknown): never {
 async function serve(): Promise<void> {
   const config = loadConfig()
   const logger = createLogger(config.logLevel)
-  const service = await startService(config, logger)
+  const service = await startService(config, logger, { connectors: connectorRegistry })
   if (service.bootstrap.generatedToken) {
     process.stdout.write(bootstrapTokenBanner(service.url, service.bootstrap.generatedToken))
   }

@@ -26,6 +26,9 @@ export interface SourcesTable {
   schedule: string | null
   precedence: ColumnType<number, number | undefined, number>
   enabled: ColumnType<boolean, boolean | undefined, boolean>
+  policy: ColumnType<Record<string, unknown>, string | undefined, string>
+  generation: ColumnType<number, number | undefined, number>
+  cursor: string | null
   created_at: Timestamp
   updated_at: Timestamp
 }
@@ -40,6 +43,7 @@ export interface DepartmentsTable {
   virtual: ColumnType<boolean, boolean | undefined, boolean>
   source_id: string | null
   external_id: string | null
+  version: ColumnType<number, number | undefined, number>
   created_at: Timestamp
   updated_at: Timestamp
 }
@@ -89,6 +93,7 @@ export interface GroupsTable {
   description: string | null
   source_id: string | null
   external_id: string | null
+  version: ColumnType<number, number | undefined, number>
   created_at: Timestamp
   updated_at: Timestamp
 }
@@ -147,6 +152,61 @@ export interface AdminRoleGrantsTable {
   created_at: Timestamp
 }
 
+export type PlanStatus = 'planning' | 'ready' | 'held' | 'failed' | 'applied' | 'rejected' | 'stale'
+export type RunTrigger = 'manual' | 'schedule' | 'upload'
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'held' | 'awaiting-review'
+
+export interface PlansTable {
+  id: Generated<string>
+  source_id: string
+  status: PlanStatus
+  trigger: RunTrigger
+  full_listing: ColumnType<boolean, boolean | undefined, boolean>
+  summary: ColumnType<unknown, string | undefined, string>
+  change_count: ColumnType<number, number | undefined, number>
+  source_generation: number
+  cursor_after: string | null
+  held_reason: string | null
+  error: string | null
+  error_details: JsonNullable
+  created_by: string | null
+  created_at: Timestamp
+  approved_by: string | null
+  approved_at: Date | null
+  decided_by: string | null
+  decided_at: Date | null
+  applied_at: Date | null
+}
+
+export interface PlanChangesTable {
+  plan_id: string
+  seq: number
+  kind: string
+  target_id: string | null
+  ref: string | null
+  base_version: number | null
+  department_id: string | null
+  protected: ColumnType<boolean, boolean | undefined, boolean>
+  before: JsonNullable<Record<string, unknown>>
+  after: JsonNullable<Record<string, unknown>>
+}
+
+export interface RunsTable {
+  id: Generated<string>
+  source_id: string
+  plan_id: string | null
+  trigger: RunTrigger
+  slot: string | null
+  status: RunStatus
+  attempts: ColumnType<number, number | undefined, number>
+  counts: JsonNullable<Record<string, number>>
+  error: string | null
+  claimed_by: string
+  heartbeat_at: Timestamp
+  started_at: Timestamp
+  finished_at: Date | null
+}
+
 export interface DB {
   settings: SettingsTable
   sources: SourcesTable
@@ -159,4 +219,7 @@ export interface DB {
   admins: AdminsTable
   admin_tokens: AdminTokensTable
   admin_role_grants: AdminRoleGrantsTable
+  plans: PlansTable
+  plan_changes: PlanChangesTable
+  runs: RunsTable
 }

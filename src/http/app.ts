@@ -6,6 +6,9 @@ import { departmentsRoutes } from '../admin/departments-routes'
 import { peopleRoutes } from '../admin/people-routes'
 import type { SourceService } from '../admin/source-service'
 import { sourcesRoutes } from '../admin/sources-routes'
+import { plansRoutes, sourceSyncRoutes } from '../admin/sync-routes'
+import type { PlanService } from '../sync/plan-service'
+import type { RunService } from '../sync/run-service'
 import type { Logger } from '../logger'
 import type { OrgStore } from '../org/org-store'
 import { requireAdmin } from './admin-auth'
@@ -16,6 +19,8 @@ import { createHttpMetrics, markRouteBase } from './metrics'
 export interface AppDeps {
   store: OrgStore
   sources: SourceService
+  plans: PlanService
+  runs: RunService
   logger: Logger
   /** Routes mounted before the 404 handler (tests use it; later issues mount SCIM here). */
   extraRoutes?: (app: Express) => void
@@ -66,6 +71,8 @@ export function createApp(deps: AppDeps): Express {
   api.use(requireAdmin(deps.store.db) as RequestHandler)
   api.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }))
   api.use('/sources', markRouteBase, sourcesRoutes(deps.sources))
+  api.use('/sources', markRouteBase, sourceSyncRoutes(deps.plans, deps.runs))
+  api.use('/plans', markRouteBase, plansRoutes(deps.plans))
   api.use('/departments', markRouteBase, departmentsRoutes(deps.store))
   api.use('/people', markRouteBase, peopleRoutes(deps.store))
   app.use('/api/v1', api)

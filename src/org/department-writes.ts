@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Selectable } from 'kysely'
 import type { DepartmentsTable } from '../db/schema'
 import { conflict, forbidden, invalid, notFound, sqlState } from '../errors'
-import { joinIdPath, joinPath } from './department-path'
+import { joinIdPath, joinPath } from '../department-path'
 import { toDepartment, type Department } from './records'
 import { cleanOptionalText, cleanText, isUuid, requireUuid, type WriteContext } from './write-context'
 
@@ -104,7 +104,12 @@ async function rewriteSubtree(
     .executeTakeFirst()
   const updated = await ctx.trx
     .updateTable('departments')
-    .set({ parent_id: next.parentId, name: next.name, updated_at: sql`now()` })
+    .set({
+      parent_id: next.parentId,
+      name: next.name,
+      version: sql<number>`version + 1`,
+      updated_at: sql`now()`,
+    })
     .where('id', '=', row.id)
     .returningAll()
     .executeTakeFirstOrThrow()

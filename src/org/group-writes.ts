@@ -60,7 +60,7 @@ export async function updateGroup(
   if (next.display_name === row.display_name && next.description === row.description) return toGroup(row)
   const updated = await ctx.trx
     .updateTable('groups')
-    .set({ ...next, updated_at: sql`now()` })
+    .set({ ...next, version: sql<number>`version + 1`, updated_at: sql`now()` })
     .where('id', '=', row.id)
     .returningAll()
     .executeTakeFirstOrThrow()

@@ -56,7 +56,8 @@ export interface CheckResult {
   checks: { name: string; ok: boolean; message: string }[]
 }
 
-export type ConnectorErrorKind = 'auth' | 'permission' | 'throttled' | 'transient' | 'invalid-config' | 'permanent'
+export type ConnectorErrorKind =
+  'auth' | 'permission' | 'throttled' | 'transient' | 'invalid-config' | 'permanent'
 
 /**
  * A connector's failure, written for an admin (`entra: client secret expired on 2026-10-01`).

@@ -1,9 +1,10 @@
 import { z } from 'zod'
+import type { ConnectorRegistry } from './connector'
 
 /**
- * What a source of each type may be configured with. The connectors that read these sources
- * arrive with their own issues and register the same schemas; until then a source of a known
- * type can be created and configured, and an unknown type is refused.
+ * What a source of each type may be configured with. Types with a connector take it from the
+ * connector registry; `scim` is pushed to, not pulled from; entra, google and ldap are configurable
+ * already and get their connectors with their own issues (a plan for them says so).
  */
 export interface SourceType {
   readonly type: string
@@ -11,6 +12,8 @@ export interface SourceType {
   readonly configSchema: z.ZodType<Record<string, unknown>>
   /** Config keys stored encrypted and never returned by the API. */
   readonly secretKeys: readonly string[]
+  /** Fed by uploads (the plan request's body) rather than by reading an upstream system. */
+  readonly upload?: boolean
 }
 
 const url = (what: string) => z.string().url({ message: `${what} must be a URL` })
@@ -21,35 +24,11 @@ const departmentMapping = {
   departmentRoot: z.string().min(1).optional(),
 }
 
-export const sourceTypes: Readonly<Record<string, SourceType>> = {
+const builtInSourceTypes: Readonly<Record<string, SourceType>> = {
   scim: {
     type: 'scim',
     description: 'An identity provider pushes users and groups over SCIM 2.0',
     configSchema: z.object({}).strict(),
-    secretKeys: [],
-  },
-  csv: {
-    type: 'csv',
-    description: 'CSV files uploaded from an HR system',
-    configSchema: z
-      .object({
-        delimiter: z.string().length(1).optional(),
-        departmentDelimiter: z.string().min(1).max(8).optional(),
-        columns: z.record(z.string(), z.string()).optional(),
-      })
-      .strict(),
-    secretKeys: [],
-  },
-  fake: {
-    type: 'fake',
-    description: 'A connector seeded from JSON, for tests and demos',
-    configSchema: z
-      .object({
-        users: z.array(z.record(z.string(), z.unknown())).optional(),
-        departments: z.array(z.record(z.string(), z.unknown())).optional(),
-        groups: z.array(z.record(z.string(), z.unknown())).optional(),
-      })
-      .strict(),
     secretKeys: [],
   },
   entra: {
@@ -111,6 +90,9 @@ export const sourceTypes: Readonly<Record<string, SourceType>> = {
   },
 }
 
-export function knownSourceTypes(): string[] {
-  return Object.keys(sourceTypes).sort()
+export type SourceTypeCatalogue = Readonly<Record<string, SourceType>>
+
+/** Every type a source may have: the built-in ones, and each registered connector's (which wins). */
+export function sourceTypeCatalogue(registry: ConnectorRegistry): SourceTypeCatalogue {
+  return { ...builtInSourceTypes, ...registry }
 }

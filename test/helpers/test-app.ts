@@ -2,11 +2,14 @@ import { randomBytes } from 'node:crypto'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Express } from 'express'
-import { SourceService } from '../../src/admin/source-service'
+import type { SourceService } from '../../src/admin/source-service'
+import type { ConnectorRegistry } from '../../src/sync/connector'
+import { buildServices, type Services } from '../../src/wiring'
 import { SecretBox } from '../../src/crypto/secret-box'
 import { createApp } from '../../src/http/app'
 import { createLogger } from '../../src/logger'
 import { bootstrapAdmin } from '../../src/startup/bootstrap-admin'
+import { connectorRegistry } from '../../connectors'
 import type { TestDatabase } from './test-database'
 
 export interface TestApp {
@@ -15,22 +18,32 @@ export interface TestApp {
   /** A global admin's bearer token. */
   readonly token: string
   readonly box: SecretBox
+  /** The app's own source service (same key and types), e.g. to read a source's decrypted config. */
+  readonly sources: SourceService
+  /** Every service of the app (plans, runs…), for driving it below the HTTP layer. */
+  readonly services: Services
   /** fetch with the admin token and JSON body handling. */
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>
   close(): Promise<void>
 }
 
 /** The real app on a real port over a test database; a fresh global-admin token each time. */
-export async function startTestApp(db: TestDatabase, extraRoutes?: (app: Express) => void): Promise<TestApp> {
+export async function startTestApp(
+  db: TestDatabase,
+  options: { extraRoutes?: (app: Express) => void; connectors?: ConnectorRegistry } = {},
+): Promise<TestApp> {
+  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent')
   const box = new SecretBox(randomBytes(32))
   const token = `test-token-${randomBytes(16).toString('hex')}`
   await bootstrapAdmin(db.store, token)
-  const app = createApp({
+  const services = buildServices({
     store: db.store,
-    sources: new SourceService(db.store, box),
-    logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
-    extraRoutes,
+    box,
+    connectors: options.connectors ?? connectorRegistry,
+    logger,
+    runs: { backoffMs: 5 },
   })
+  const app = createApp({ store: db.store, ...services, logger, extraRoutes: options.extraRoutes })
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s))
   })
@@ -39,6 +52,8 @@ export async function startTestApp(db: TestDatabase, extraRoutes?: (app: Express
     url,
     token,
     box,
+    sources: services.sources,
+    services,
     api(method, path, body, headers = {}) {
       return fetch(`${url}${path}`, {
         method,

@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import { GLOBAL_ADMIN } from '../../src/admin/admin-tokens'
-import { SourceService } from '../../src/admin/source-service'
 import { hashToken } from '../../src/crypto/api-token'
 import type { Actor } from '../../src/org/actor'
 import { bootstrapAdmin } from '../../src/startup/bootstrap-admin'
@@ -345,10 +344,10 @@ describeEachDatabase('admin API', (db) => {
         /colour/,
       )
       await expectError(
-        await app.api('POST', '/api/v1/sources', { type: 'csv', name: 'HR', schedule: '* * * * *' }),
+        await app.api('POST', '/api/v1/sources', { type: 'csv', name: 'HR', schedule: 'every minute' }),
         400,
         'invalid',
-        /schedule/,
+        /schedule "every minute" is not a cron expression/,
       )
       await expectError(
         await app.api('POST', '/api/v1/sources', { type: 'csv', name: '   ' }),
@@ -389,7 +388,7 @@ describeEachDatabase('admin API', (db) => {
 
     test('PATCH merges config keys, removes null ones, replaces secrets and renames; audits without secret values', async () => {
       const src = await createLdap()
-      const service = new SourceService(db().store, app.box)
+      const service = app.sources
       const firstCiphertext = (await sourceRow(src.id)).secrets
 
       const merged = await json<{ config: Record<string, unknown>; secretsSet: string[] }>(
@@ -504,7 +503,7 @@ describeEachDatabase('admin API', (db) => {
         'not-found',
       )
       // Nothing changed.
-      expect(await new SourceService(db().store, app.box).connectorConfig(src.id)).toEqual(ldapConfig)
+      expect(await app.sources.connectorConfig(src.id)).toEqual(ldapConfig)
       expect((await sourceRow(src.id)).name).toBe('Corp AD')
 
       // Swapping one secret for another: the removed one is gone from the stored secrets.
@@ -515,7 +514,7 @@ describeEachDatabase('admin API', (db) => {
         200,
       )
       expect(swapped.secretsSet).toEqual(['certificate'])
-      const cfg = await new SourceService(db().store, app.box).connectorConfig(entra.id)
+      const cfg = await app.sources.connectorConfig(entra.id)
       expect(cfg).toEqual({ tenantId: 't', clientId: 'c', certificate: 'PEM-DATA' })
     })
 

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { SourceService } from '../../src/admin/source-service'
+import { buildServices } from '../../src/wiring'
 import { SecretBox } from '../../src/crypto/secret-box'
 import { openDatabase, type DatabaseHandle } from '../../src/db/open-database'
 import { createApp } from '../../src/http/app'
@@ -19,7 +19,12 @@ async function serveBare(handle: DatabaseHandle): Promise<{ url: string; close()
   const store = new OrgStore(handle.db)
   const app = createApp({
     store,
-    sources: new SourceService(store, new SecretBox(randomBytes(32))),
+    ...buildServices({
+      store,
+      box: new SecretBox(randomBytes(32)),
+      connectors: {},
+      logger: createLogger('silent'),
+    }),
     logger: createLogger('silent'),
   })
   const server: Server = await new Promise((resolve) => {

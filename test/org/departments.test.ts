@@ -1,5 +1,5 @@
 import type { Actor } from '../../src/org/actor'
-import { splitPath } from '../../src/org/department-path'
+import { splitPath } from '../../src/department-path'
 import { listDepartments } from '../../src/org/department-queries'
 import { describeEachDatabase } from '../helpers/test-database'
 

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely'
 import * as orgStore from './0001-org-store'
+import * as syncEngine from './0002-sync-engine'
 
 /**
  * Every migration, by name, compiled into the app (no directory scanning at run time).
@@ -7,4 +8,5 @@ import * as orgStore from './0001-org-store'
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-org-store': orgStore,
+  '0002-sync-engine': syncEngine,
 }

@@ -1,0 +1,9 @@
+import type { ConnectorRegistry } from '../src/sync/connector'
+import { csvConnector } from './csv'
+import { fakeConnector } from './fake'
+
+/** Every connector this build ships, by source type. Wired in by main; tests build their own maps. */
+export const connectorRegistry: ConnectorRegistry = {
+  csv: csvConnector,
+  fake: fakeConnector,
+}

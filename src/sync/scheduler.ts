@@ -1,0 +1,117 @@
+import { createTask, validate, type ScheduledTask } from 'node-cron'
+import type { Kysely } from 'kysely'
+import type { Logger } from 'pino'
+import type { DB } from '../db/schema'
+import { systemActor } from '../org/actor'
+import type { OrgStore } from '../org/org-store'
+import { deprovisionExpired } from './deprovision-job'
+import type { RunService } from './run-service'
+
+export function isValidSchedule(expression: string): boolean {
+  return validate(expression)
+}
+
+/** The minute a cron tick belongs to: every replica firing for it names the same slot. */
+export function slotOf(date: Date): string {
+  return `${date.toISOString().slice(0, 16)}Z`
+}
+
+export interface SchedulerOptions {
+  /** How often source schedules are re-read (a changed schedule takes effect within this). */
+  refreshMs?: number
+  /** When the daily deprovisioning job runs. */
+  deprovisionSchedule?: string
+}
+
+/**
+ * Per-source cron schedules. Every replica schedules every source; the run's slot claim in the
+ * database makes each tick run once. Schedules are re-read periodically, so an API change on any
+ * replica reaches all of them.
+ */
+export class Scheduler {
+  private readonly tasks = new Map<string, { expression: string; task: ScheduledTask }>()
+  private refresher: NodeJS.Timeout | undefined
+  private daily: ScheduledTask | undefined
+  private inFlight = new Set<Promise<unknown>>()
+
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly store: OrgStore,
+    private readonly runs: RunService,
+    private readonly logger: Logger,
+    private readonly options: SchedulerOptions = {},
+  ) {}
+
+  async start(): Promise<void> {
+    await this.refresh()
+    this.refresher = setInterval(() => {
+      this.refresh().catch((err: unknown) => this.logger.error({ err }, 'scheduler: refresh failed'))
+    }, this.options.refreshMs ?? 60_000)
+    this.refresher.unref()
+    this.daily = createTask(
+      this.options.deprovisionSchedule ?? '17 3 * * *',
+      () =>
+        this.track(
+          deprovisionExpired(this.store).then((n) => {
+            if (n > 0)
+              this.logger.info({ deprovisioned: n }, 'deprovisioned leavers after their grace period')
+          }),
+        ),
+      { name: 'deprovision', noOverlap: true },
+    )
+    await this.daily.start()
+  }
+
+  private track(p: Promise<unknown>): Promise<unknown> {
+    const tracked = p.catch((err: unknown) => this.logger.error({ err }, 'scheduled job failed'))
+    this.inFlight.add(tracked)
+    void tracked.finally(() => this.inFlight.delete(tracked))
+    return tracked
+  }
+
+  async refresh(): Promise<void> {
+    const sources = await this.db
+      .selectFrom('sources')
+      .select(['id', 'name', 'schedule'])
+      .where('enabled', '=', true)
+      .where('schedule', 'is not', null)
+      .execute()
+    const wanted = new Map(sources.filter((s) => s.schedule && validate(s.schedule)).map((s) => [s.id, s]))
+    for (const [id, entry] of this.tasks) {
+      if (wanted.get(id)?.schedule !== entry.expression) {
+        await entry.task.destroy()
+        this.tasks.delete(id)
+      }
+    }
+    for (const [id, s] of wanted) {
+      if (this.tasks.has(id)) continue
+      const task = createTask(
+        s.schedule!,
+        (ctx) =>
+          this.track(
+            this.runs
+              .run(id, { trigger: 'schedule', actor: systemActor('scheduler'), slot: slotOf(ctx.date) })
+              .then((run) => {
+                if (run)
+                  this.logger.info(
+                    { source: { id, name: s.name }, run: run.id, status: run.status },
+                    'scheduled run done',
+                  )
+              }),
+          ),
+        { name: `source:${id}`, noOverlap: true },
+      )
+      await task.start()
+      this.tasks.set(id, { expression: s.schedule!, task })
+    }
+  }
+
+  /** Stops scheduling and waits for the runs in flight. */
+  async stop(): Promise<void> {
+    if (this.refresher) clearInterval(this.refresher)
+    await this.daily?.destroy()
+    for (const { task } of this.tasks.values()) await task.destroy()
+    this.tasks.clear()
+    await Promise.all(this.inFlight)
+  }
+}

@@ -7,6 +7,7 @@ import { migrateToLatest } from '../db/migrate'
 import { createLogger } from '../logger'
 import { openConfiguredDatabase, startService } from '../service'
 import { bootstrapTokenBanner } from './banner'
+import { importCommand } from './import-command'
 import { exitOnSignals } from './shutdown'
 
 /** A bad environment is the operator's to fix: one line, exit 2, no stack trace. */
@@ -46,6 +47,13 @@ async function migrate(): Promise<void> {
   }
 }
 
+async function runImport(
+  file: string,
+  options: { source: string; apply?: boolean; json?: boolean },
+): Promise<void> {
+  process.exitCode = await importCommand(file, options, connectorRegistry)
+}
+
 const program = new Command('orgsync')
   .description(
     "Keeps an organisation's people and department tree true to its identity sources.\n" +
@@ -63,5 +71,16 @@ program
   .command('migrate')
   .description('apply pending database migrations and exit (serve also does this at start)')
   .action(() => migrate().catch(fail))
+
+program
+  .command('import')
+  .description('plan an HR CSV file against a CSV source and print what would change')
+  .argument('<file>', 'the CSV file (UTF-8, with a header row)')
+  .requiredOption('--source <name>', 'the name of the CSV source')
+  .option('--apply', 'apply the plan when it is ready (not when held or failed)')
+  .option('--json', 'print the plan as JSON instead of a summary')
+  .action((file: string, options: { source: string; apply?: boolean; json?: boolean }) =>
+    runImport(file, options).catch(fail),
+  )
 
 program.parseAsync(process.argv).catch(fail)

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import { sameJson } from '../canonical-json'
 import { conflict, invalid, notFound, sqlState } from '../errors'
@@ -132,4 +133,46 @@ export async function removeIdentity(ctx: WriteContext, id: string): Promise<Ide
     after: { removedAt: row.removed_at },
   })
   return identity
+}
+
+/**
+ * Creates identities that do not exist yet, a thousand rows a statement, each audited. An identity
+ * that exists already (same source and external id, or user name) fails the whole call.
+ */
+export async function createIdentities(
+  ctx: WriteContext,
+  inputs: readonly IdentityInput[],
+): Promise<Identity[]> {
+  const created: Identity[] = []
+  for (let i = 0; i < inputs.length; i += 1000) {
+    const values = inputs.slice(i, i + 1000).map((input) => ({
+      id: randomUUID(),
+      source_id: requireUuid(input.sourceId, 'sourceId'),
+      external_id: cleanText(input.externalId, 'externalId', 1024),
+      user_name: cleanOptionalText(input.userName, 'userName'),
+      attributes: JSON.stringify(input.attributes),
+      raw: input.raw === undefined ? null : JSON.stringify(input.raw),
+      active: input.active ?? true,
+      person_id: input.personId ? requireUuid(input.personId, 'personId') : null,
+    }))
+    try {
+      const rows = await ctx.trx.insertInto('identities').values(values).returningAll().execute()
+      const byId = new Map(rows.map((r) => [r.id, r]))
+      created.push(...values.map((v) => toIdentity(byId.get(v.id)!)))
+    } catch (err) {
+      if (sqlState(err) === '23505')
+        throw conflict('an identity with this external id or user name already exists in this source')
+      if (sqlState(err) === '23503') throw invalid('an identity names a source or person that does not exist')
+      throw err
+    }
+  }
+  await ctx.auditMany(
+    created.map((identity) => ({
+      action: 'identity.create',
+      targetType: 'identity',
+      targetId: identity.id,
+      after: identity,
+    })),
+  )
+  return created
 }

@@ -26,6 +26,10 @@ export class OrgWriter {
   deleteDepartment = (id: string) => departments.deleteDepartment(this.ctx, id)
 
   createPerson = (fields: people.PersonFields) => people.createPerson(this.ctx, fields)
+  /** Many people in a few statements (a sync's first run); each still audited. */
+  createPeople = (list: readonly people.PersonFields[]) => people.createPeople(this.ctx, list)
+  setManagers = (links: readonly { personId: string; managerId: string | null }[]) =>
+    people.setManagers(this.ctx, links)
   updatePerson = (id: string, patch: Partial<people.PersonFields>, options?: { expectedVersion?: number }) =>
     people.updatePerson(this.ctx, id, patch, options)
   suspendPerson = (id: string, input: { reason: string; removeAfter?: Date | null }) =>
@@ -34,6 +38,8 @@ export class OrgWriter {
   deprovisionPerson = (id: string, input: { reason: string }) => people.deprovisionPerson(this.ctx, id, input)
 
   saveIdentity = (input: identities.IdentityInput) => identities.saveIdentity(this.ctx, input)
+  createIdentities = (inputs: readonly identities.IdentityInput[]) =>
+    identities.createIdentities(this.ctx, inputs)
   removeIdentity = (id: string) => identities.removeIdentity(this.ctx, id)
 
   createGroup = (input: groups.NewGroup) => groups.createGroup(this.ctx, input)

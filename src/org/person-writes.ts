@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { sql, type Selectable, type Updateable } from 'kysely'
 import type { PeopleTable } from '../db/schema'
 import { AppError, conflict, invalid, notFound, sqlConstraint, sqlState } from '../errors'
@@ -100,37 +101,71 @@ async function assertNoManagerCycle(ctx: WriteContext, personId: string, manager
 }
 
 export async function createPerson(ctx: WriteContext, fields: PersonFields): Promise<Person> {
-  const f = clean(fields)
-  if (f.userName === undefined) throw invalid('userName is required')
+  const [person] = await createPeople(ctx, [fields])
+  return person!
+}
+
+const INSERT_CHUNK = 1000
+
+/**
+ * Creates people in bulk (a thousand rows a statement), each with its provenance and its own audit
+ * event. One bad row fails the whole call: callers run it inside their transaction.
+ */
+export async function createPeople(ctx: WriteContext, list: readonly PersonFields[]): Promise<Person[]> {
   const at = provenanceEntry(ctx)
-  const provenance = Object.fromEntries(
-    (Object.keys(f) as Attr[]).filter((k) => f[k] !== null && f[k] !== undefined).map((k) => [k, at]),
-  )
-  let row: Row
-  try {
-    row = await ctx.trx
-      .insertInto('people')
-      .values({
-        user_name: f.userName,
-        display_name: f.displayName ?? null,
-        given_name: f.givenName ?? null,
-        family_name: f.familyName ?? null,
-        email: f.email ?? null,
-        employee_number: f.employeeNumber ?? null,
-        title: f.title ?? null,
-        department_id: f.departmentId ?? null,
-        manager_id: f.managerId ?? null,
-        protected: f.protected ?? false,
-        provenance: JSON.stringify(provenance),
-      })
-      .returning(personColumns)
-      .executeTakeFirstOrThrow()
-  } catch (err) {
-    throw referenceError(err, f)
+  const cleaned = list.map((fields) => {
+    const f = clean(fields)
+    if (f.userName === undefined) throw invalid('userName is required')
+    return f
+  })
+  const created: Person[] = []
+  for (let i = 0; i < cleaned.length; i += INSERT_CHUNK) {
+    const part = cleaned.slice(i, i + INSERT_CHUNK)
+    const ids = part.map(() => randomUUID())
+    let rows: Row[]
+    try {
+      rows = await ctx.trx
+        .insertInto('people')
+        .values(
+          part.map((f, n) => ({
+            id: ids[n]!,
+            user_name: f.userName!,
+            display_name: f.displayName ?? null,
+            given_name: f.givenName ?? null,
+            family_name: f.familyName ?? null,
+            email: f.email ?? null,
+            employee_number: f.employeeNumber ?? null,
+            title: f.title ?? null,
+            department_id: f.departmentId ?? null,
+            manager_id: f.managerId ?? null,
+            protected: f.protected ?? false,
+            provenance: JSON.stringify(
+              Object.fromEntries(
+                (Object.keys(f) as Attr[])
+                  .filter((k) => f[k] !== null && f[k] !== undefined)
+                  .map((k) => [k, at]),
+              ),
+            ),
+          })),
+        )
+        .returning(personColumns)
+        .execute()
+    } catch (err) {
+      throw referenceError(err, part.length === 1 ? part[0]! : {})
+    }
+    // RETURNING order is not promised for multi-row inserts: put rows back in input order by id.
+    const byId = new Map(rows.map((r) => [r.id, r]))
+    created.push(...ids.map((id) => toPerson(byId.get(id)!)))
   }
-  const person = toPerson(row)
-  await ctx.audit({ action: 'person.create', targetType: 'person', targetId: person.id, after: person })
-  return person
+  await ctx.auditMany(
+    created.map((person) => ({
+      action: 'person.create',
+      targetType: 'person',
+      targetId: person.id,
+      after: person,
+    })),
+  )
+  return created
 }
 
 /**
@@ -265,4 +300,76 @@ export async function deprovisionPerson(
     suspended_at: row.suspended_at ?? new Date(),
     remove_after: null,
   })
+}
+
+/**
+ * Sets many manager links at once (a sync's reporting lines). The whole set is checked for cycles
+ * after it is written, inside the transaction, so a cycle anywhere fails all of it.
+ */
+export async function setManagers(
+  ctx: WriteContext,
+  links: readonly { personId: string; managerId: string | null }[],
+): Promise<number> {
+  if (links.length === 0) return 0
+  await ctx.lock('manager-chains')
+  const wanted = new Map<string, string | null>()
+  for (const l of links) {
+    const personId = requireUuid(l.personId, 'personId')
+    const managerId = l.managerId === null ? null : requireUuid(l.managerId, 'managerId')
+    if (personId === managerId) throw invalid('a person cannot be their own manager')
+    wanted.set(personId, managerId)
+  }
+  const at = JSON.stringify(provenanceEntry(ctx))
+  const entries: { action: string; targetType: string; targetId: string; before: unknown; after: unknown }[] =
+    []
+  const ids = [...wanted.keys()]
+  for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+    const part = ids.slice(i, i + INSERT_CHUNK)
+    const current = await ctx.trx
+      .selectFrom('people')
+      .select(['id', 'manager_id'])
+      .where('id', 'in', part)
+      .forUpdate()
+      .execute()
+    if (current.length !== part.length) {
+      const have = new Set(current.map((c) => c.id))
+      throw notFound(`person ${part.find((p) => !have.has(p))} does not exist`)
+    }
+    const changed = current.filter((c) => c.manager_id !== wanted.get(c.id))
+    if (changed.length === 0) continue
+    const rows = sql.join(changed.map((c) => sql`(${c.id}::uuid, ${wanted.get(c.id)}::uuid)`))
+    try {
+      await sql`
+        update people as p
+        set manager_id = v.manager_id, version = p.version + 1, updated_at = now(),
+            provenance = p.provenance || jsonb_build_object('managerId', ${at}::jsonb)
+        from (values ${rows}) as v (id, manager_id)
+        where p.id = v.id`.execute(ctx.trx)
+    } catch (err) {
+      throw referenceError(err, {})
+    }
+    for (const c of changed) {
+      entries.push({
+        action: 'person.update',
+        targetType: 'person',
+        targetId: c.id,
+        before: { managerId: c.manager_id },
+        after: { managerId: wanted.get(c.id) },
+      })
+    }
+  }
+  if (entries.length === 0) return 0
+  const starts = sql.join(entries.map((e) => sql`${e.targetId}::uuid`))
+  const cycle = await sql<{ start: string }>`
+    with recursive walk (start, id, depth) as (
+      select p.id, p.manager_id, 1 from people p where p.id in (${starts})
+      union all
+      select w.start, p.manager_id, w.depth + 1 from walk w join people p on p.id = w.id
+      where w.id <> w.start and w.depth < 1000
+    )
+    select start from walk where id = start limit 1`.execute(ctx.trx)
+  if (cycle.rows.length > 0)
+    throw invalid(`person ${cycle.rows[0]!.start} would end up in their own reporting chain`)
+  await ctx.auditMany(entries)
+  return entries.length
 }

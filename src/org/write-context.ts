@@ -2,7 +2,7 @@ import { sql, type Transaction } from 'kysely'
 import type { DB } from '../db/schema'
 import { invalid } from '../errors'
 import type { Actor } from './actor'
-import { recordAuditEvent, type AuditEntry } from './audit-log'
+import { recordAuditEvent, recordAuditEvents, type AuditEntry } from './audit-log'
 
 /** What every write function gets: the open transaction and who is acting. */
 export class WriteContext {
@@ -13,6 +13,10 @@ export class WriteContext {
 
   audit(entry: AuditEntry): Promise<void> {
     return recordAuditEvent(this.trx, this.actor, entry)
+  }
+
+  auditMany(entries: readonly AuditEntry[]): Promise<void> {
+    return recordAuditEvents(this.trx, this.actor, entries)
   }
 
   /**

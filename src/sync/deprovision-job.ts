@@ -6,7 +6,8 @@ const BATCH = 500
 
 /**
  * Deprovisions leavers whose grace period is over. Idempotent; one replica at a time does the work
- * (the others find the lock taken and skip). Protected people are never touched.
+ * (the others find the lock taken and skip). Protected people (marked so, or named in any source's
+ * protectedUserNames) are never touched.
  */
 export async function deprovisionExpired(store: OrgStore, now: Date = new Date()): Promise<number> {
   let total = 0
@@ -21,6 +22,13 @@ export async function deprovisionExpired(store: OrgStore, now: Date = new Date()
         .select(['id', 'suspended_reason'])
         .where('status', '=', 'suspended')
         .where('protected', '=', false)
+        // Nor anyone a source's policy protects by user name: the name may have been put on the list
+        // after the person was suspended, and the job must honour it as a plan would.
+        .where(
+          sql<boolean>`not exists (
+            select 1 from sources s, jsonb_array_elements_text(coalesce(s.policy -> 'protectedUserNames', '[]'::jsonb)) n
+            where lower(n) = lower(people.user_name))`,
+        )
         .where('remove_after', '<=', now)
         .orderBy('remove_after')
         .limit(BATCH)

@@ -59,6 +59,9 @@ export async function applyChanges(
     return id
   }
   const removeAfter = new Date(Date.now() + policy.gracePeriodDays * 86_400_000)
+  // The source's protected list as it is now: a name added after planning must still be honoured
+  // (changing the list does not make a plan stale, unlike marking the person protected).
+  const protectedNames = new Set(policy.protectedUserNames.map((n) => n.toLowerCase()))
 
   let after = -1
   for (;;) {
@@ -71,7 +74,7 @@ export async function applyChanges(
       .limit(BATCH)
       .execute()
     if (batch.length === 0) break
-    for (const c of batch) await applyOne(w, c, source, resolve, refs, removeAfter)
+    for (const c of batch) await applyOne(w, c, source, resolve, refs, removeAfter, protectedNames)
     after = batch[batch.length - 1]!.seq
   }
 }
@@ -143,6 +146,7 @@ async function applyOne(
   resolve: (r: unknown) => string | null,
   refs: Map<string, string>,
   removeAfter: Date,
+  protectedNames: ReadonlySet<string>,
 ): Promise<void> {
   const a: After = c.after ?? {}
   const target = c.target_id
@@ -185,7 +189,7 @@ async function applyOne(
       await w.updatePerson(resolve(target ?? c.ref)!, personFields(a, resolve))
       return
     case 'person.suspend':
-      if (c.protected) return
+      if (c.protected || (await isProtectedByName(w, target!, protectedNames))) return
       await w.suspendPerson(target!, {
         reason: String(a.reason ?? `suspended by ${source.name}`),
         removeAfter,
@@ -195,7 +199,7 @@ async function applyOne(
       await w.reactivatePerson(target!)
       return
     case 'person.deprovision':
-      if (c.protected) return
+      if (c.protected || (await isProtectedByName(w, target!, protectedNames))) return
       await w.deprovisionPerson(target!, { reason: String(a.reason ?? `deprovisioned by ${source.name}`) })
       return
     case 'group.create': {
@@ -232,6 +236,20 @@ async function applyOne(
     default:
       throw conflict(`plan change ${c.seq} has an unknown kind ${c.kind}`)
   }
+}
+
+async function isProtectedByName(
+  w: OrgWriter,
+  personId: string,
+  names: ReadonlySet<string>,
+): Promise<boolean> {
+  if (names.size === 0) return false
+  const row = await w.transaction
+    .selectFrom('people')
+    .select('user_name')
+    .where('id', '=', personId)
+    .executeTakeFirst()
+  return row !== undefined && names.has(row.user_name.toLowerCase())
 }
 
 async function saveIdentity(

@@ -47,9 +47,12 @@ interface Normalised {
 interface PendingManager {
   /** The person (id) or the plan's new person (ref). */
   person: string
-  manager: NonNullable<Normalised['manager']>
+  /** null: this source (which wins the attribute) names no manager, so the link goes. */
+  manager: Normalised['manager']
   current: string | null
   baseVersion: number | null
+  /** The person's department, for the plan's subtree filter. */
+  departmentId: string | null
 }
 
 const PAGE_BATCH_LIMIT = 10_000
@@ -155,16 +158,39 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
   const sourcePeople = [...identities.values()].filter((i) => !i.removed && i.personId).length
 
   const precedenceOf = new Map<string, (attr: PersonAttribute) => number>()
-  for (const s of await db.selectFrom('sources').select(['id', 'precedence', 'policy']).execute()) {
+  const sources = await db
+    .selectFrom('sources')
+    .select(['id', 'precedence', 'policy', 'created_at'])
+    .execute()
+  for (const s of sources) {
     const overrides = ((s.policy as { attributePrecedence?: Record<string, number> }).attributePrecedence ??
       {}) as Record<string, number>
     precedenceOf.set(s.id, (attr) => overrides[attr] ?? s.precedence)
   }
+  // Sources of equal precedence (the default is 100 for all) must still agree on a winner, or two of
+  // them would overwrite each other's value on every run: the older source wins, then the lower id.
+  const seniority = new Map(
+    [...sources]
+      .sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || a.id.localeCompare(b.id))
+      .map((s, i) => [s.id, i]),
+  )
   const mine = precedenceOf.get(source.id) ?? (() => source.precedence)
+  /** Whether `other` outranks this source for `attr`. */
+  const outranks = (other: string, attr: PersonAttribute): boolean => {
+    const theirs = precedenceOf.get(other)?.(attr) ?? Infinity
+    const ours = mine(attr)
+    if (theirs !== ours) return theirs < ours
+    return (seniority.get(other) ?? Infinity) < (seniority.get(source.id) ?? Infinity)
+  }
   const protectedNames = new Set(policy.protectedUserNames.map((n) => n.toLowerCase()))
 
   // ---- departments ------------------------------------------------------------------------------
   const deptRef = new Map<string, string>() // remote externalId → department id or "d:" ref
+  // A department the plan creates has no id yet: changes inside it are filed under its nearest
+  // existing ancestor, so GET /plans/{id}/changes?departmentId= finds them.
+  const deptAnchor = new Map<string, string | null>() // "d:" ref → nearest existing ancestor id
+  const anchorOf = (ref: string | null): string | null =>
+    ref === null ? null : ref.startsWith('d:') ? (deptAnchor.get(ref) ?? null) : ref
   const remoteDepts: RemoteDepartment[] = []
   for await (const items of pages(
     ctx.connector.listDepartments.bind(ctx.connector),
@@ -182,12 +208,21 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
         .execute()
     ).map((d) => [d.external_id ?? '', d]),
   )
-  // Existing departments by parent and lower-cased name, to adopt rather than duplicate.
+  // Existing departments by parent and lower-cased name, to adopt rather than duplicate. Not one of
+  // this source's own that it still lists under its own id: that one stays itself (perhaps being
+  // renamed away from the name), and merging a new department into it would mix their people.
+  const listedIds = new Set(remoteDepts.map((d) => d.externalId))
   const byParentName = new Map<string, string>()
-  for (const d of await db.selectFrom('departments').select(['id', 'parent_id', 'name']).execute()) {
+  for (const d of await db
+    .selectFrom('departments')
+    .select(['id', 'parent_id', 'name', 'source_id', 'external_id'])
+    .execute()) {
+    if (d.source_id === source.id && d.external_id !== null && listedIds.has(d.external_id)) continue
     byParentName.set(`${d.parent_id ?? ''}\u0000${d.name.toLowerCase()}`, d.id)
   }
+  const adoptedIds = new Set<string>() // existing departments that listed ones map onto
   const remoteById = new Map(remoteDepts.map((d) => [d.externalId, d]))
+  const movedAway = new Set<string>() // departments the plan moves to another parent
   const ordered: RemoteDepartment[] = []
   const placed = new Set<string>()
   const place = (d: RemoteDepartment, trail: string[]) => {
@@ -203,23 +238,29 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
   }
   for (const d of remoteDepts) place(d, [])
 
+  // Renames first: a department the plan creates (or moves) may take the name another one is
+  // giving up in the same plan, and sibling names are unique at every step of the apply.
+  for (const d of ordered) {
+    const existing = owned.get(d.externalId)
+    if (existing && !existing.virtual && existing.name !== d.name.trim()) {
+      await writer.add({
+        kind: 'department.rename',
+        targetId: existing.id,
+        baseVersion: existing.version,
+        departmentId: existing.id,
+        before: { name: existing.name },
+        after: { name: d.name.trim() },
+      })
+    }
+  }
   for (const d of ordered) {
     const parentRef = d.parentExternalId ? (deptRef.get(d.parentExternalId) ?? null) : null
     const existing = owned.get(d.externalId)
     if (existing) {
       deptRef.set(d.externalId, existing.id)
       if (existing.virtual) continue
-      if (existing.name !== d.name.trim()) {
-        await writer.add({
-          kind: 'department.rename',
-          targetId: existing.id,
-          baseVersion: existing.version,
-          departmentId: existing.id,
-          before: { name: existing.name },
-          after: { name: d.name.trim() },
-        })
-      }
       if ((existing.parent_id ?? null) !== parentRef) {
+        if (existing.parent_id) movedAway.add(existing.id)
         await writer.add({
           kind: 'department.move',
           targetId: existing.id,
@@ -236,13 +277,16 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
       : byParentName.get(`${parentRef ?? ''}\u0000${d.name.trim().toLowerCase()}`)
     if (adopted) {
       deptRef.set(d.externalId, adopted)
+      adoptedIds.add(adopted)
       continue
     }
     const ref = `d:${d.externalId}`
     deptRef.set(d.externalId, ref)
+    deptAnchor.set(ref, anchorOf(parentRef))
     await writer.add({
       kind: 'department.create',
       ref,
+      departmentId: anchorOf(parentRef),
       after: { name: d.name.trim(), parentRef, externalId: d.externalId },
     })
   }
@@ -262,6 +306,7 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
   const pendingManagers: PendingManager[] = []
   const movedOut = new Map<string, number>() // department id → people the plan moves out of it
   const claimed = new Set<string>() // people linked by this plan (one identity per source each)
+  const names = new Map<string, string>() // person id or "p:" ref → user name, for messages
   let usersRead = 0
 
   for await (const page of pages(ctx.connector.listUsers.bind(ctx.connector), ctx.signal, 'list users')) {
@@ -353,16 +398,18 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
         others.set(i.person_id!, list)
       }
     }
-    const wins = (personId: string, attr: PersonAttribute, othersKey: string): boolean => {
-      const mineRank = mine(attr)
-      return !(others.get(personId) ?? []).some((o) => {
-        const value = o.attributes[othersKey]
-        return (
-          value !== null &&
-          value !== undefined &&
-          (precedenceOf.get(o.sourceId)?.(attr) ?? Infinity) < mineRank
-        )
-      })
+    /**
+     * Whether this source's value of `attr` should be the person's. A source that gives no value
+     * ("does not say") leaves the attribute to any source that gives one, whatever its precedence;
+     * otherwise no linked source that gives a value may outrank this one. Without the first rule an
+     * owner with no value and a lower source with one would overwrite each other on every run.
+     */
+    const wins = (personId: string, attr: PersonAttribute, othersKey: string, value: unknown): boolean => {
+      const saying = (others.get(personId) ?? []).filter(
+        (o) => o.attributes[othersKey] !== null && o.attributes[othersKey] !== undefined,
+      )
+      if (value === null || value === undefined) return saying.length === 0
+      return !saying.some((o) => outranks(o.sourceId, attr))
     }
 
     for (const { remote, n, state } of users) {
@@ -405,6 +452,7 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
           await writer.add({
             kind: 'person.create',
             ref: personRef,
+            departmentId: anchorOf(departmentRef),
             after: {
               userName: n.userName,
               displayName: n.displayName,
@@ -439,13 +487,20 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
       }
 
       if (personRef) {
+        names.set(personRef, n.userName)
         personOf.set(remote.externalId, personRef)
         if (n.email) byEmail.set(n.email, personRef)
         if (n.employeeNumber) byEmployeeNumber.set(n.employeeNumber, personRef)
       }
       if (!person) {
         if (personRef && n.manager)
-          pendingManagers.push({ person: personRef, manager: n.manager, current: null, baseVersion: null })
+          pendingManagers.push({
+            person: personRef,
+            manager: n.manager,
+            current: null,
+            baseVersion: null,
+            departmentId: anchorOf(departmentRef),
+          })
         continue
       }
 
@@ -476,7 +531,7 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
         const now = current[attr] ?? null
         const same =
           attr === 'email' ? (value ?? '').toLowerCase() === (now ?? '').toLowerCase() : value === now
-        if (!same && wins(person.id, attr, attr)) {
+        if (!same && wins(person.id, attr, attr, value)) {
           before[attr] = now
           after[attr] = value
         }
@@ -491,7 +546,10 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
           after,
         })
       }
-      if (departmentRef !== person.department_id && wins(person.id, 'departmentId', 'departmentExternalId')) {
+      if (
+        departmentRef !== person.department_id &&
+        wins(person.id, 'departmentId', 'departmentExternalId', n.departmentExternalId)
+      ) {
         await writer.add({
           kind: 'person.move',
           targetId: person.id,
@@ -505,24 +563,16 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
         if (person.department_id)
           movedOut.set(person.department_id, (movedOut.get(person.department_id) ?? 0) + 1)
       }
-      if (wins(person.id, 'managerId', 'manager')) {
-        if (n.manager)
-          pendingManagers.push({
-            person: person.id,
-            manager: n.manager,
-            current: person.manager_id,
-            baseVersion: person.version,
-          })
-        else if (person.manager_id) {
-          await writer.add({
-            kind: 'person.manager',
-            targetId: person.id,
-            baseVersion: person.version,
-            departmentId: person.department_id,
-            before: { managerId: person.manager_id },
-            after: { managerRef: null },
-          })
-        }
+      // A dropped manager goes through planManagers too: the cycle check and the order managers are
+      // applied in must know that this link goes away.
+      if ((n.manager || person.manager_id) && wins(person.id, 'managerId', 'manager', n.manager)) {
+        pendingManagers.push({
+          person: person.id,
+          manager: n.manager,
+          current: person.manager_id,
+          baseVersion: person.version,
+          departmentId: person.department_id,
+        })
       }
       const isProtected = person.protected || protectedNames.has(person.user_name.toLowerCase())
       if (!n.active && person.status === 'active') {
@@ -592,14 +642,17 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
   }
 
   // ---- managers, once every person of the run is known ------------------------------------------
-  await planManagers(ctx, pendingManagers, { personOf, byEmail, byEmployeeNumber, identities }, warn)
+  await planManagers(ctx, pendingManagers, { personOf, byEmail, byEmployeeNumber, identities, names }, warn)
 
   // ---- groups ------------------------------------------------------------------------------------
   await planGroups(ctx, personOf, identities, warn)
 
   // ---- departments this source made that are gone and will be empty -----------------------------
   const listed = new Set(remoteDepts.map((d) => d.externalId))
-  const candidates = [...owned.values()].filter((d) => !d.virtual && !listed.has(d.external_id ?? ''))
+  // Not one a listed department was adopted onto (the source re-keyed it): it is in use.
+  const candidates = [...owned.values()].filter(
+    (d) => !d.virtual && !listed.has(d.external_id ?? '') && !adoptedIds.has(d.id),
+  )
   if (candidates.length > 0) {
     const deleting = new Set(candidates.map((d) => d.id))
     const ids = candidates.map((d) => d.id)
@@ -633,7 +686,8 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
     const deleted = new Set<string>()
     for (const d of [...candidates].sort((a, b) => depthOf(b.id) - depthOf(a.id))) {
       const remaining = (peopleIn.get(d.id) ?? 0) - (movedOut.get(d.id) ?? 0)
-      const children = (childrenOf.get(d.id) ?? []).filter((c) => !deleted.has(c))
+      // Children the plan deletes first or moves elsewhere do not keep a department.
+      const children = (childrenOf.get(d.id) ?? []).filter((c) => !deleted.has(c) && !movedAway.has(c))
       if (remaining > 0 || children.length > 0) {
         warn(`department ${d.name} is gone from the source but still has people or sub-departments: kept`)
         continue
@@ -661,6 +715,7 @@ async function planManagers(
     byEmail: Map<string, string>
     byEmployeeNumber: Map<string, string>
     identities: Map<string, IdentityState>
+    names: Map<string, string>
   },
   warn: (m: string) => void,
 ): Promise<void> {
@@ -669,14 +724,14 @@ async function planManagers(
   const emails = [
     ...new Set(
       pending
-        .map((p) => p.manager.email?.toLowerCase())
+        .map((p) => p.manager?.email?.toLowerCase())
         .filter((e): e is string => !!e && !known.byEmail.has(e)),
     ),
   ]
   const numbers = [
     ...new Set(
       pending
-        .map((p) => p.manager.employeeNumber)
+        .map((p) => p.manager?.employeeNumber)
         .filter((e): e is string => !!e && !known.byEmployeeNumber.has(e)),
     ),
   ]
@@ -702,25 +757,33 @@ async function planManagers(
     }
   }
 
-  const resolve = (m: PendingManager['manager']): string | undefined => {
+  const resolve = (m: NonNullable<PendingManager['manager']>): string | undefined => {
     if (m.externalId)
       return known.personOf.get(m.externalId) ?? known.identities.get(m.externalId)?.personId ?? undefined
     if (m.email) return known.byEmail.get(m.email.toLowerCase())
     if (m.employeeNumber) return known.byEmployeeNumber.get(m.employeeNumber)
     return undefined
   }
+  const dbNames = new Map<string, string>()
+  const nameOf = (id: string) => known.names.get(id) ?? dbNames.get(id) ?? id
 
-  // The reporting lines after this plan: planned links over the database's.
+  // The reporting lines after this plan: planned links (removals included) over the database's.
   const planned = new Map<string, string | null>()
   const changes: { p: PendingManager; managerRef: string | null }[] = []
   for (const p of pending) {
-    const managerRef = resolve(p.manager) ?? null
-    if (managerRef === null) {
-      warn(`manager ${JSON.stringify(p.manager)} of ${p.person} is not known: left unchanged`)
-      continue
+    let managerRef: string | null = null
+    if (p.manager) {
+      const found = resolve(p.manager)
+      if (found === undefined) {
+        warn(`manager ${JSON.stringify(p.manager)} of ${nameOf(p.person)} is not known: left unchanged`)
+        continue
+      }
+      managerRef = found
     }
     if (managerRef === p.person) {
-      throw new PlanError(`reporting cycle: ${p.person} is named as their own manager`)
+      throw new PlanError(`reporting cycle: ${nameOf(p.person)} is named as their own manager`, {
+        cycle: [nameOf(p.person), nameOf(p.person)],
+      })
     }
     if (managerRef !== p.current) {
       planned.set(p.person, managerRef)
@@ -736,10 +799,11 @@ async function planManagers(
     for (const part of chunks(frontier.filter((id) => !dbManager.has(id)))) {
       for (const r of await db
         .selectFrom('people')
-        .select(['id', 'manager_id'])
+        .select(['id', 'manager_id', 'user_name'])
         .where('id', 'in', part)
         .execute()) {
         dbManager.set(r.id, r.manager_id)
+        dbNames.set(r.id, r.user_name)
         if (r.manager_id && !dbManager.has(r.manager_id)) next.push(r.manager_id)
       }
     }
@@ -747,23 +811,37 @@ async function planManagers(
   }
   const managerOf = (id: string): string | null =>
     planned.has(id) ? planned.get(id)! : (dbManager.get(id) ?? null)
+
+  // Every person's depth in the reporting tree after the plan (0 = no manager); walking up from
+  // each changed person finds any cycle the plan would close.
+  const depth = new Map<string, number>()
   for (const start of planned.keys()) {
-    const trail = [start]
-    let at = managerOf(start)
-    while (at !== null) {
-      if (at === start)
-        throw new PlanError(`reporting cycle: ${[...trail, at].join(' → ')}`, { cycle: [...trail, at] })
-      if (trail.includes(at) || trail.length > 10_000) break
+    const trail: string[] = []
+    const onTrail = new Set<string>()
+    let at: string | null = start
+    while (at !== null && !depth.has(at)) {
+      if (onTrail.has(at)) {
+        const cycle = [...trail.slice(trail.indexOf(at)), at].map(nameOf)
+        throw new PlanError(`reporting cycle: ${cycle.join(' → ')}`, { cycle })
+      }
+      onTrail.add(at)
       trail.push(at)
       at = managerOf(at)
     }
+    let d = at === null ? -1 : depth.get(at)!
+    for (let i = trail.length - 1; i >= 0; i--) depth.set(trail[i]!, ++d)
   }
+  // Applied top-down (managers before their reports): every link the store checks then points at
+  // a chain that is already as the plan leaves it, so no step makes a temporary cycle even when
+  // the plan reverses a reporting line (the store refuses any cycle, temporary or not).
+  changes.sort((x, y) => depth.get(x.p.person)! - depth.get(y.p.person)!)
   for (const { p, managerRef } of changes) {
     await ctx.writer.add({
       kind: 'person.manager',
       targetId: p.person.startsWith('p:') ? null : p.person,
       ref: p.person.startsWith('p:') ? p.person : null,
       baseVersion: p.baseVersion,
+      departmentId: p.departmentId,
       before: { managerId: p.current },
       after: { managerRef },
     })

@@ -113,7 +113,8 @@ export class PlanService {
     return row
   }
 
-  private async open(
+  /** Opens the source's connector (configuration decrypted and validated). */
+  async connect(
     source: Selectable<SourcesTable>,
     upload?: { contentType: string; body: Buffer },
   ): Promise<Connector> {
@@ -152,7 +153,7 @@ export class PlanService {
       }
     }
     try {
-      return await (await this.open(source)).check(signal)
+      return await (await this.connect(source)).check(signal)
     } catch (err) {
       if (err instanceof ConnectorError) {
         return { ok: false, checks: [{ name: err.kind, ok: false, message: err.message }] }
@@ -176,11 +177,16 @@ export class PlanService {
       onProgress?: (usersRead: number) => void
       /** Rethrow throttled/transient connector errors instead of storing a failed plan. */
       rethrowRetryable?: boolean
+      /**
+       * A connector already opened for this source. A run passes the same one to every attempt, so
+       * what it holds (an access token, a parsed upload, its own retry state) carries over.
+       */
+      connector?: Connector
     },
   ): Promise<PlanView> {
     const source = await this.source(sourceId)
     const policy = parseSourcePolicy(source.policy)
-    const connector = await this.open(source, options.upload)
+    const connector = options.connector ?? (await this.connect(source, options.upload))
     const plan = await this.db
       .insertInto('plans')
       .values({
@@ -238,7 +244,20 @@ export class PlanService {
         await this.db.deleteFrom('plans').where('id', '=', plan.id).execute()
         throw err
       }
-      if (!(err instanceof ConnectorError || err instanceof PlanError)) throw err
+      if (!(err instanceof ConnectorError || err instanceof PlanError)) {
+        // Unexpected (a connector bug, an abort, the database): still rethrown, but the plan must
+        // not stay "planning" for ever, as if it were still being made.
+        const message = err instanceof Error ? err.message : String(err)
+        await this.db
+          .updateTable('plans')
+          .set({ status: 'failed', error: `the plan could not be made: ${message}` })
+          .where('id', '=', plan.id)
+          .execute()
+          .catch((recordErr: unknown) =>
+            this.deps.logger.warn({ err: recordErr, plan: plan.id }, 'could not record a failed plan'),
+          )
+        throw err
+      }
       const details = err instanceof ConnectorError ? err.details : err.details
       const failed = await this.db
         .updateTable('plans')
@@ -381,6 +400,7 @@ export class PlanService {
           .updateTable('plans')
           .set({
             status: 'applied',
+            error: null,
             applied_at: sql`now()`,
             decided_by: actor.name,
             decided_at: sql`now()`,
@@ -403,6 +423,19 @@ export class PlanService {
           .where('id', '=', plan.id)
           .execute()
         throw conflict(`plan ${planId} is stale: ${err.message}; make a new plan`)
+      }
+      // Nothing was applied (the transaction rolled back). The plan keeps its status, so it can be
+      // applied once the cause is fixed, and keeps the reason on record for whoever looks at it.
+      if (err instanceof Error) {
+        await this.db
+          .updateTable('plans')
+          .set({ error: `apply failed, nothing was changed: ${err.message}` })
+          .where('id', '=', plan.id)
+          .where('status', '=', plan.status)
+          .execute()
+          .catch((recordErr: unknown) =>
+            this.deps.logger.warn({ err: recordErr, plan: plan.id }, 'could not record a failed apply'),
+          )
       }
       throw err
     }

@@ -5,7 +5,7 @@ import type { DB, RunsTable, RunStatus, RunTrigger } from '../db/schema'
 import { AppError, conflict, sqlConstraint, sqlState } from '../errors'
 import type { Actor } from '../org/actor'
 import { checkLimit } from '../org/cursor'
-import { ConnectorError } from './connector'
+import { ConnectorError, type Connector } from './connector'
 import type { PlanService, PlanView } from './plan-service'
 
 export interface RunView {
@@ -161,13 +161,18 @@ export class RunService {
     let error: string | null = null
     let attempts = 0
     try {
+      // One connector for every attempt: a retry continues with the same client (its tokens and
+      // its own view of the failures so far) rather than starting from scratch.
+      let connector: Connector | undefined
       for (;;) {
         attempts++
         try {
+          connector ??= await this.plans.connect(source, options.upload)
           plan = await this.plans.createPlan(source.id, {
             trigger: options.trigger,
             actor: options.actor,
             upload: options.upload,
+            connector,
             rethrowRetryable: attempts < this.opts.maxAttempts,
           })
           break

@@ -27,6 +27,9 @@ export interface SchedulerOptions {
  * Per-source cron schedules. Every replica schedules every source; the run's slot claim in the
  * database makes each tick run once. Schedules are re-read periodically, so an API change on any
  * replica reaches all of them.
+ *
+ * Its timers never keep a process alive on their own (the HTTP server does that): a process whose
+ * server has closed can exit even if nobody called stop(), as the refresher already allowed.
  */
 export class Scheduler {
   private readonly tasks = new Map<string, { expression: string; task: ScheduledTask }>()
@@ -57,7 +60,7 @@ export class Scheduler {
               this.logger.info({ deprovisioned: n }, 'deprovisioned leavers after their grace period')
           }),
         ),
-      { name: 'deprovision', noOverlap: true },
+      { name: 'deprovision', noOverlap: true, unref: true },
     )
     await this.daily.start()
   }
@@ -99,7 +102,7 @@ export class Scheduler {
                   )
               }),
           ),
-        { name: `source:${id}`, noOverlap: true },
+        { name: `source:${id}`, noOverlap: true, unref: true },
       )
       await task.start()
       this.tasks.set(id, { expression: s.schedule!, task })

@@ -11,6 +11,11 @@ export interface TestDatabase {
   readonly kind: DatabaseKind
   readonly handle: DatabaseHandle
   readonly store: OrgStore
+  /**
+   * PostgreSQL only: the connection URL of this test database, so a test can open a second,
+   * independent handle to it (as another orgsync process would). PGlite has one connection only.
+   */
+  readonly url?: string
   /** Empties every table (between tests that must not see each other's rows). */
   reset(): Promise<void>
   close(): Promise<void>
@@ -39,6 +44,7 @@ const TABLES = [
 export async function openTestDatabase(kind: DatabaseKind): Promise<TestDatabase> {
   let handle: DatabaseHandle
   let dropAfter: (() => Promise<void>) | undefined
+  let url: string | undefined
   if (kind === 'pglite') {
     handle = await openDatabase({ kind: 'pglite' })
     await migrateToLatest(handle.db)
@@ -47,13 +53,15 @@ export async function openTestDatabase(kind: DatabaseKind): Promise<TestDatabase
     if (!server) throw new Error('TEST_DATABASE_URL is not set')
     const name = `orgsync_test_${randomBytes(6).toString('hex')}`
     await onServer(server, [`create database ${name} template ${templateDatabase()}`])
-    handle = await openDatabase({ kind: 'postgres', url: databaseUrl(server, name), poolMax: 4 })
+    url = databaseUrl(server, name)
+    handle = await openDatabase({ kind: 'postgres', url, poolMax: 4 })
     dropAfter = () => onServer(server, [`drop database if exists ${name} with (force)`])
   }
   return {
     kind,
     handle,
     store: new OrgStore(handle.db),
+    url,
     async reset() {
       await sql.raw(`truncate ${TABLES.join(', ')} restart identity cascade`).execute(handle.db)
     },

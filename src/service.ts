@@ -96,6 +96,8 @@ export async function startService(
           logger.info('no longer accepting connections')
           // Idle keep-alive sockets would hold close() open; busy ones finish their request first.
           listening.closeIdleConnections()
+          // No new scheduled run may start on a closing database; runs in flight finish first.
+          await scheduler.stop()
           await closed
           await handle.close()
         })()

@@ -155,6 +155,31 @@ export async function createIdentities(
       active: input.active ?? true,
       person_id: input.personId ? requireUuid(input.personId, 'personId') : null,
     }))
+    // Name the clashing identities for the admin (after a failed insert the transaction is unusable).
+    const userNames = values.map((v) => v.user_name?.toLowerCase()).filter((n): n is string => !!n)
+    const clash = await ctx.trx
+      .selectFrom('identities')
+      .select(['external_id', 'user_name'])
+      .where('source_id', 'in', [...new Set(values.map((v) => v.source_id))])
+      .where((eb) =>
+        eb.or([
+          eb(
+            'external_id',
+            'in',
+            values.map((v) => v.external_id),
+          ),
+          ...(userNames.length
+            ? [eb.and([eb(sql`lower(user_name)`, 'in', userNames), eb('removed_at', 'is', null)])]
+            : []),
+        ]),
+      )
+      .limit(5)
+      .execute()
+    if (clash.length > 0) {
+      throw conflict(
+        `already in this source: ${clash.map((c) => `${c.external_id} (user name "${c.user_name}")`).join(', ')}`,
+      )
+    }
     try {
       const rows = await ctx.trx.insertInto('identities').values(values).returningAll().execute()
       const byId = new Map(rows.map((r) => [r.id, r]))

@@ -359,17 +359,20 @@ export async function setManagers(
     }
   }
   if (entries.length === 0) return 0
-  const starts = sql.join(entries.map((e) => sql`${e.targetId}::uuid`))
-  const cycle = await sql<{ start: string }>`
-    with recursive walk (start, id, depth) as (
-      select p.id, p.manager_id, 1 from people p where p.id in (${starts})
-      union all
-      select w.start, p.manager_id, w.depth + 1 from walk w join people p on p.id = w.id
-      where w.id <> w.start and w.depth < 1000
-    )
-    select start from walk where id = start limit 1`.execute(ctx.trx)
-  if (cycle.rows.length > 0)
-    throw invalid(`person ${cycle.rows[0]!.start} would end up in their own reporting chain`)
+  // Checked after every link is written, a thousand starting points a query (bind-parameter limit).
+  for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
+    const starts = sql.join(entries.slice(i, i + INSERT_CHUNK).map((e) => sql`${e.targetId}::uuid`))
+    const cycle = await sql<{ start: string }>`
+      with recursive walk (start, id, depth) as (
+        select p.id, p.manager_id, 1 from people p where p.id in (${starts})
+        union all
+        select w.start, p.manager_id, w.depth + 1 from walk w join people p on p.id = w.id
+        where w.id <> w.start and w.depth < 1000
+      )
+      select start from walk where id = start limit 1`.execute(ctx.trx)
+    if (cycle.rows.length > 0)
+      throw invalid(`person ${cycle.rows[0]!.start} would end up in their own reporting chain`)
+  }
   await ctx.auditMany(entries)
   return entries.length
 }

@@ -466,23 +466,15 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
             },
           })
         }
-      } else if (!person) {
-        // An inactive user the org has never had: keep the identity, make no person.
-        if (!state || state.json !== identityJson || state.removed || state.active !== n.active) {
-          await writer.add({
-            kind: state ? 'identity.update' : 'identity.create',
-            targetId: state?.id ?? null,
-            baseVersion: state?.version ?? null,
-            after: { ...identityPayload, personRef: null },
-          })
-        }
       } else if (!state || state.json !== identityJson || state.removed || state.active !== n.active) {
+        // The source's record changed. Without a person, this is an inactive user the org never had:
+        // keep the identity, make no person.
         await writer.add({
           kind: state ? 'identity.update' : 'identity.create',
           targetId: state?.id ?? null,
           baseVersion: state?.version ?? null,
-          departmentId: person.department_id,
-          after: { ...identityPayload, personRef: person.id },
+          departmentId: person?.department_id ?? null,
+          after: { ...identityPayload, personRef: person?.id ?? null },
         })
       }
 

@@ -48,7 +48,7 @@ export interface SourcePatch {
   mode?: SourceMode
   precedence?: number
   schedule?: string | null
-  /** Merged into the stored policy (deletionThreshold key by key). */
+  /** Merged into the stored policy (deletionThreshold and scimLeaverGuard key by key). */
   policy?: Record<string, unknown>
   enabled?: boolean
 }
@@ -240,6 +240,10 @@ export class SourceService {
           deletionThreshold: {
             ...current.deletionThreshold,
             ...(patch.policy.deletionThreshold as object | undefined),
+          },
+          scimLeaverGuard: {
+            ...current.scimLeaverGuard,
+            ...(patch.policy.scimLeaverGuard as object | undefined),
           },
         })
         if (!sameJson(next, current)) set.policy = JSON.stringify(next)

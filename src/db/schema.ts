@@ -93,6 +93,7 @@ export interface GroupsTable {
   description: string | null
   source_id: string | null
   external_id: string | null
+  raw: JsonNullable
   version: ColumnType<number, number | undefined, number>
   created_at: Timestamp
   updated_at: Timestamp
@@ -207,6 +208,40 @@ export interface RunsTable {
   finished_at: Date | null
 }
 
+export interface ScimTokensTable {
+  id: Generated<string>
+  source_id: string
+  name: string | null
+  token_hash: ColumnType<Uint8Array, Buffer, Buffer>
+  created_by: string | null
+  created_at: Timestamp
+  last_used_at: Date | null
+  revoked_at: Date | null
+}
+
+export type LeaverAction = 'suspend' | 'deprovision'
+export type LeaverStatus = 'applied' | 'held' | 'approved' | 'discarded' | 'superseded'
+
+export interface ScimLeaverEventsTable {
+  id: Generated<string>
+  source_id: string
+  identity_id: string
+  person_id: string | null
+  action: LeaverAction
+  status: LeaverStatus
+  requested_by: string | null
+  at: Timestamp
+  decided_by: string | null
+  decided_at: Date | null
+}
+
+/** A view: group members by their SCIM id (their identity in the group's source). */
+export interface ScimGroupMembersView {
+  group_id: string
+  value: string
+  person_id: string
+}
+
 export interface DB {
   settings: SettingsTable
   sources: SourcesTable
@@ -222,4 +257,7 @@ export interface DB {
   plans: PlansTable
   plan_changes: PlanChangesTable
   runs: RunsTable
+  scim_tokens: ScimTokensTable
+  scim_leaver_events: ScimLeaverEventsTable
+  scim_group_members: ScimGroupMembersView
 }

@@ -6,12 +6,17 @@ import { departmentsRoutes } from '../admin/departments-routes'
 import { peopleRoutes } from '../admin/people-routes'
 import type { SourceService } from '../admin/source-service'
 import { sourcesRoutes } from '../admin/sources-routes'
+import { HeldLeaverService } from '../admin/held-leavers'
+import { scimAdminRoutes } from '../admin/scim-admin-routes'
+import { ScimTokenService } from '../admin/scim-tokens'
 import { plansRoutes, sourceSyncRoutes } from '../admin/sync-routes'
 import type { PlanService } from '../sync/plan-service'
 import type { RunService } from '../sync/run-service'
 import type { Logger } from '../logger'
 import type { OrgStore } from '../org/org-store'
+import { scimRoutes } from '../scim/scim-routes'
 import { requireAdmin } from './admin-auth'
+import { requireScimToken } from './scim-auth'
 import { errorHandler, notFoundHandler } from './error-handler'
 import { healthRoutes } from './health-routes'
 import { createHttpMetrics, markRouteBase } from './metrics'
@@ -72,10 +77,21 @@ export function createApp(deps: AppDeps): Express {
   api.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }))
   api.use('/sources', markRouteBase, sourcesRoutes(deps.sources))
   api.use('/sources', markRouteBase, sourceSyncRoutes(deps.plans, deps.runs))
+  api.use(
+    '/sources',
+    markRouteBase,
+    scimAdminRoutes(new ScimTokenService(deps.store), new HeldLeaverService(deps.store)),
+  )
   api.use('/plans', markRouteBase, plansRoutes(deps.plans))
   api.use('/departments', markRouteBase, departmentsRoutes(deps.store))
   api.use('/people', markRouteBase, peopleRoutes(deps.store))
   app.use('/api/v1', api)
+
+  app.use(
+    '/scim/v2',
+    markRouteBase,
+    scimRoutes({ store: deps.store, logger: deps.logger, authenticate: requireScimToken(deps.store.db) }),
+  )
 
   deps.extraRoutes?.(app)
   app.use(notFoundHandler)

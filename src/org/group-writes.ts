@@ -1,5 +1,6 @@
 import { sql, type Selectable } from 'kysely'
 import type { GroupsTable } from '../db/schema'
+import { sameJson } from '../canonical-json'
 import { conflict, invalid, notFound, sqlState } from '../errors'
 import { toGroup, type Group } from './records'
 import { cleanOptionalText, cleanText, isUuid, requireUuid, type WriteContext } from './write-context'
@@ -9,6 +10,8 @@ export interface NewGroup {
   description?: string | null
   sourceId?: string | null
   externalId?: string | null
+  /** The source's document of the group (a SCIM group's attributes), kept as sent. */
+  raw?: unknown
 }
 
 const CHUNK = 1000
@@ -30,6 +33,7 @@ export async function createGroup(ctx: WriteContext, input: NewGroup): Promise<G
         description: cleanOptionalText(input.description, 'description', 4000),
         source_id: input.sourceId ? requireUuid(input.sourceId, 'sourceId') : null,
         external_id: cleanOptionalText(input.externalId, 'externalId', 1024),
+        raw: input.raw === undefined ? null : JSON.stringify(input.raw),
       })
       .returningAll()
       .executeTakeFirstOrThrow()
@@ -46,7 +50,7 @@ export async function createGroup(ctx: WriteContext, input: NewGroup): Promise<G
 export async function updateGroup(
   ctx: WriteContext,
   id: string,
-  patch: { displayName?: string; description?: string | null },
+  patch: { displayName?: string; description?: string | null; raw?: unknown },
 ): Promise<Group> {
   const row = await requireRow(ctx, id)
   const next = {
@@ -57,10 +61,17 @@ export async function updateGroup(
         ? row.description
         : cleanOptionalText(patch.description, 'description', 4000),
   }
-  if (next.display_name === row.display_name && next.description === row.description) return toGroup(row)
+  const rawChanged = patch.raw !== undefined && !sameJson(patch.raw, row.raw)
+  if (next.display_name === row.display_name && next.description === row.description && !rawChanged)
+    return toGroup(row)
   const updated = await ctx.trx
     .updateTable('groups')
-    .set({ ...next, version: sql<number>`version + 1`, updated_at: sql`now()` })
+    .set({
+      ...next,
+      ...(rawChanged ? { raw: JSON.stringify(patch.raw) } : {}),
+      version: sql<number>`version + 1`,
+      updated_at: sql`now()`,
+    })
     .where('id', '=', row.id)
     .returningAll()
     .executeTakeFirstOrThrow()
@@ -88,6 +99,15 @@ export async function deleteGroup(ctx: WriteContext, id: string): Promise<void> 
     targetId: row.id,
     before: { ...toGroup(row), memberCount: Number(members) },
   })
+}
+
+/** A membership change is a change of the group: its version (a SCIM ETag) moves on. */
+async function touch(ctx: WriteContext, groupId: string): Promise<void> {
+  await ctx.trx
+    .updateTable('groups')
+    .set({ version: sql<number>`version + 1`, updated_at: sql`now()` })
+    .where('id', '=', groupId)
+    .execute()
 }
 
 function uniqueIds(personIds: readonly string[]): string[] {
@@ -125,6 +145,7 @@ export async function addGroupMembers(
     added.push(...rows.map((r) => r.person_id))
   }
   if (added.length > 0) {
+    await touch(ctx, group.id)
     await ctx.audit({
       action: 'group.members.add',
       targetType: 'group',
@@ -154,6 +175,7 @@ export async function removeGroupMembers(
     removed.push(...rows.map((r) => r.person_id))
   }
   if (removed.length > 0) {
+    await touch(ctx, group.id)
     await ctx.audit({
       action: 'group.members.remove',
       targetType: 'group',
@@ -162,4 +184,28 @@ export async function removeGroupMembers(
     })
   }
   return removed
+}
+
+/**
+ * Makes the group's members exactly these people (a full member list, as a SCIM PUT sends it):
+ * removes the others and adds the missing, in set operations. Returns who was added and removed.
+ */
+export async function replaceGroupMembers(
+  ctx: WriteContext,
+  groupId: string,
+  personIds: readonly string[],
+): Promise<{ added: string[]; removed: string[] }> {
+  const group = await requireRow(ctx, groupId)
+  const wanted = new Set(uniqueIds(personIds))
+  const current = await ctx.trx
+    .selectFrom('group_members')
+    .select('person_id')
+    .where('group_id', '=', group.id)
+    .execute()
+  const have = new Set(current.map((c) => c.person_id))
+  const toRemove = [...have].filter((p) => !wanted.has(p))
+  const toAdd = [...wanted].filter((p) => !have.has(p))
+  const removed = toRemove.length > 0 ? await removeGroupMembers(ctx, group.id, toRemove) : []
+  const added = toAdd.length > 0 ? await addGroupMembers(ctx, group.id, toAdd) : []
+  return { added, removed }
 }

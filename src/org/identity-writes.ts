@@ -7,6 +7,8 @@ import { cleanOptionalText, cleanText, requireUuid, type WriteContext } from './
 
 /** What one source says about one user, keyed by the source's own stable id. */
 export interface IdentityInput {
+  /** The id of a new identity, when the caller hands it out first (a SCIM resource id); else generated. */
+  id?: string
   sourceId: string
   externalId: string
   userName?: string | null
@@ -43,6 +45,7 @@ export async function saveIdentity(
       const row = await ctx.trx
         .insertInto('identities')
         .values({
+          ...(input.id === undefined ? {} : { id: requireUuid(input.id, 'identity id') }),
           source_id: sourceId,
           external_id: externalId,
           user_name: userName,
@@ -105,7 +108,9 @@ export async function saveIdentity(
     return { identity, created: false, changed: !unchanged }
   } catch (err) {
     if (sqlState(err) === '23505')
-      throw conflict(`user name "${userName}" is already used by another identity of this source`)
+      throw conflict(`user name "${userName}" is already used by another identity of this source`, {
+        uniqueness: 'userName',
+      })
     if (sqlState(err) === '23503') throw invalid(`source ${sourceId} or person ${personId} does not exist`)
     throw err
   }

@@ -3,6 +3,7 @@ import type { DB } from '../db/schema'
 import type { Actor } from './actor'
 import * as departments from './department-writes'
 import * as groups from './group-writes'
+import * as claims from './identity-claims'
 import * as identities from './identity-writes'
 import * as people from './person-writes'
 import { WriteContext } from './write-context'
@@ -43,13 +44,28 @@ export class OrgWriter {
   removeIdentity = (id: string) => identities.removeIdentity(this.ctx, id)
 
   createGroup = (input: groups.NewGroup) => groups.createGroup(this.ctx, input)
-  updateGroup = (id: string, patch: { displayName?: string; description?: string | null }) =>
+  updateGroup = (id: string, patch: { displayName?: string; description?: string | null; raw?: unknown }) =>
     groups.updateGroup(this.ctx, id, patch)
   deleteGroup = (id: string) => groups.deleteGroup(this.ctx, id)
   addGroupMembers = (groupId: string, personIds: readonly string[]) =>
     groups.addGroupMembers(this.ctx, groupId, personIds)
   removeGroupMembers = (groupId: string, personIds: readonly string[]) =>
     groups.removeGroupMembers(this.ctx, groupId, personIds)
+  replaceGroupMembers = (groupId: string, personIds: readonly string[]) =>
+    groups.replaceGroupMembers(this.ctx, groupId, personIds)
+
+  /** What one source says about one user now, reconciled into the org tree at once (a SCIM push). */
+  applyClaim = (source: claims.ClaimSource, input: claims.ClaimInput) =>
+    claims.applyClaim(this.ctx, source, input)
+  /** The source no longer has this user (a SCIM DELETE): the identity goes, the person is a leaver. */
+  withdrawClaim = (source: claims.ClaimSource, identityId: string, expectedVersions?: readonly number[]) =>
+    claims.withdrawClaim(this.ctx, source, identityId, expectedVersions)
+  /** Held leavers of a source: apply (approve) or drop (discard) them. */
+  decideHeldLeavers = (
+    source: claims.ClaimSource,
+    decision: 'approve' | 'discard',
+    ids?: readonly string[],
+  ) => claims.decideHeldLeavers(this.ctx, source, decision, ids)
 
   /** Audit an event that is not one of the writes above (e.g. a source's configuration changed). */
   audit = (entry: Parameters<WriteContext['audit']>[0]) => this.ctx.audit(entry)

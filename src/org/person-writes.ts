@@ -264,7 +264,14 @@ export async function suspendPerson(
   const row = await requireRow(ctx, id)
   guardProtected(ctx, row, 'suspend')
   if (row.status === 'deprovisioned') throw conflict(`person "${row.user_name}" is already deprovisioned`)
-  if (row.status === 'suspended') return toPerson(row)
+  if (row.status === 'suspended') {
+    // Suspended already (disabled, say) and now gone from the source: the grace period starts now,
+    // unless an earlier removal date is set.
+    const removeAfter = input.removeAfter ?? null
+    if (removeAfter === null || (row.remove_after !== null && row.remove_after <= removeAfter))
+      return toPerson(row)
+    return setStatus(ctx, row, 'person.schedule-removal', { remove_after: removeAfter })
+  }
   return setStatus(ctx, row, 'person.suspend', {
     status: 'suspended',
     suspended_reason: cleanText(input.reason, 'reason', 1000),

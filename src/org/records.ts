@@ -45,6 +45,7 @@ export interface Group {
   description: string | null
   sourceId: string | null
   externalId: string | null
+  version: number
   createdAt: Date
   updatedAt: Date
 }
@@ -110,6 +111,7 @@ export function toGroup(r: Selectable<GroupsTable>): Group {
     description: r.description,
     sourceId: r.source_id,
     externalId: r.external_id,
+    version: r.version,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   }

@@ -28,9 +28,15 @@ export class WriteContext {
     const key = what === 'department-tree' ? 1 : 2
     await sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}, ${key})`.execute(this.trx)
   }
+
+  /** Serialises work on one named thing (e.g. one source's leaver ledger) across transactions and replicas. */
+  async lockNamed(name: string): Promise<void> {
+    await sql`select pg_advisory_xact_lock(${NAMED_LOCK_NAMESPACE}, hashtext(${name}))`.execute(this.trx)
+  }
 }
 
 const LOCK_NAMESPACE = 0x6f72 // "or": orgsync's advisory-lock namespace
+const NAMED_LOCK_NAMESPACE = 0x6f73 // "os": named locks, keyed by a hash of the name
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely'
 import * as orgStore from './0001-org-store'
 import * as syncEngine from './0002-sync-engine'
 import * as matchingIndexes from './0003-matching-indexes'
+import * as scim from './0004-scim'
 
 /**
  * Every migration, by name, compiled into the app (no directory scanning at run time).
@@ -11,4 +12,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0001-org-store': orgStore,
   '0002-sync-engine': syncEngine,
   '0003-matching-indexes': matchingIndexes,
+  '0004-scim': scim,
 }

@@ -1,0 +1,149 @@
+import { sql, type Kysely } from 'kysely'
+import { generateToken, hashToken } from '../crypto/api-token'
+import type { DB } from '../db/schema'
+import { conflict, notFound } from '../errors'
+import type { Actor } from '../org/actor'
+import type { OrgStore } from '../org/org-store'
+import { isUuid } from '../org/write-context'
+
+export interface ScimTokenView {
+  id: string
+  sourceId: string
+  name: string | null
+  createdAt: Date
+  createdBy: string | null
+  lastUsedAt: Date | null
+}
+
+/** Bearer tokens of a SCIM source. Several may be live at once, so a provider can rotate without downtime. */
+export class ScimTokenService {
+  constructor(private readonly store: OrgStore) {}
+
+  private async requireScimSource(db: Kysely<DB>, sourceId: string): Promise<{ id: string; name: string }> {
+    const source = isUuid(sourceId)
+      ? await db
+          .selectFrom('sources')
+          .select(['id', 'name', 'type'])
+          .where('id', '=', sourceId)
+          .executeTakeFirst()
+      : undefined
+    if (!source) throw notFound(`source ${sourceId} does not exist`)
+    if (source.type !== 'scim')
+      throw conflict(`source "${source.name}" is of type ${source.type}: only scim sources have SCIM tokens`)
+    return source
+  }
+
+  /** Creates a token; its secret is returned this once and only its digest is stored. */
+  async create(
+    actor: Actor,
+    sourceId: string,
+    name?: string,
+  ): Promise<{ id: string; token: string; name: string | null }> {
+    return this.store.write(actor, async (w) => {
+      const source = await this.requireScimSource(w.transaction, sourceId)
+      const token = generateToken('oss')
+      const row = await w.transaction
+        .insertInto('scim_tokens')
+        .values({
+          source_id: source.id,
+          name: name ?? null,
+          token_hash: hashToken(token),
+          created_by: actor.id,
+        })
+        .returning(['id', 'name'])
+        .executeTakeFirstOrThrow()
+      await w.audit({
+        action: 'scim-token.create',
+        targetType: 'source',
+        targetId: source.id,
+        after: { tokenId: row.id, name: row.name },
+      })
+      return { id: row.id, token, name: row.name }
+    })
+  }
+
+  async list(sourceId: string): Promise<ScimTokenView[]> {
+    const source = await this.requireScimSource(this.store.db, sourceId)
+    const rows = await this.store.db
+      .selectFrom('scim_tokens')
+      .select(['id', 'source_id', 'name', 'created_at', 'created_by', 'last_used_at'])
+      .where('source_id', '=', source.id)
+      .where('revoked_at', 'is', null)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute()
+    return rows.map((r) => ({
+      id: r.id,
+      sourceId: r.source_id,
+      name: r.name,
+      createdAt: r.created_at,
+      createdBy: r.created_by,
+      lastUsedAt: r.last_used_at,
+    }))
+  }
+
+  /** Revokes one token at once: the next request with it is a 401. */
+  async revoke(actor: Actor, sourceId: string, tokenId: string): Promise<void> {
+    await this.store.write(actor, async (w) => {
+      const source = await this.requireScimSource(w.transaction, sourceId)
+      const row = isUuid(tokenId)
+        ? await w.transaction
+            .updateTable('scim_tokens')
+            .set({ revoked_at: sql`now()` })
+            .where('id', '=', tokenId)
+            .where('source_id', '=', source.id)
+            .where('revoked_at', 'is', null)
+            .returning(['id'])
+            .executeTakeFirst()
+        : undefined
+      if (!row) throw notFound(`source "${source.name}" has no live SCIM token ${tokenId}`)
+      await w.audit({
+        action: 'scim-token.revoke',
+        targetType: 'source',
+        targetId: source.id,
+        before: { tokenId: row.id },
+      })
+    })
+  }
+}
+
+export interface ScimPrincipal {
+  sourceId: string
+  sourceName: string
+  tokenId: string
+}
+
+/**
+ * Resolves a SCIM bearer token to its source by digest (unique index: no secret compared in app code).
+ * A disabled source's tokens do not work.
+ */
+export async function authenticateScimToken(
+  db: Kysely<DB>,
+  token: string,
+): Promise<ScimPrincipal | undefined> {
+  const row = await db
+    .selectFrom('scim_tokens as t')
+    .innerJoin('sources as s', 's.id', 't.source_id')
+    .select(['t.id', 't.source_id', 's.name', 't.last_used_at'])
+    .where('t.token_hash', '=', hashToken(token))
+    .where('t.revoked_at', 'is', null)
+    .where('s.enabled', '=', true)
+    .where('s.type', '=', 'scim')
+    .executeTakeFirst()
+  if (!row) return undefined
+  // At most one write a minute per token: "last used" is for admins, not a per-request log.
+  if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > 60_000) {
+    await db
+      .updateTable('scim_tokens')
+      .set({ last_used_at: sql`now()` })
+      .where('id', '=', row.id)
+      .where((eb) =>
+        eb.or([
+          eb('last_used_at', 'is', null),
+          eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`),
+        ]),
+      )
+      .execute()
+  }
+  return { sourceId: row.source_id, sourceName: row.name, tokenId: row.id }
+}

@@ -1,0 +1,592 @@
+import { randomUUID } from 'node:crypto'
+import { sql, type Selectable } from 'kysely'
+import type { LeaverAction, PeopleTable } from '../db/schema'
+import { joinPath, splitPath } from '../department-path'
+import { conflict, invalid, notFound } from '../errors'
+import { createDepartment } from './department-writes'
+import { saveIdentity, removeIdentity } from './identity-writes'
+import {
+  createPerson,
+  reactivatePerson,
+  setManagers,
+  suspendPerson,
+  updatePerson,
+  type PersonFields,
+} from './person-writes'
+import { personColumns } from './records'
+import type { PersonAttribute, SourcePolicy } from './source-policy'
+import { isUuid, type WriteContext } from './write-context'
+
+/**
+ * A push source (SCIM) says what one user is now, and the org tree follows at once — the same
+ * reconciliation a pull plan does (matching rule, per-attribute precedence, departments by path,
+ * managers by the source's ids, leavers), applied in the caller's transaction instead of planned.
+ */
+
+export interface ClaimSource {
+  id: string
+  name: string
+  precedence: number
+  createdAt: Date
+  policy: SourcePolicy
+}
+
+/** What the source says about the person, in the org's terms. */
+export interface PersonClaim {
+  userName: string
+  displayName: string | null
+  givenName: string | null
+  familyName: string | null
+  email: string | null
+  employeeNumber: string | null
+  title: string | null
+  /** Names from the root, "/"-separated ("Head Office/Finance"); created when missing. */
+  departmentPath: string | null
+  /** The manager's id in this source (their identity's external id); bound when they arrive. */
+  managerExternalId: string | null
+  active: boolean
+}
+
+export interface ClaimInput {
+  /** The existing identity to update; absent to create one (with `newIdentityId`, or a generated id). */
+  identityId?: string
+  newIdentityId?: string
+  /** For a new identity: its external id; defaults to its own id (a SCIM id is ours to hand out). */
+  externalId?: string
+  claim: PersonClaim
+  /** The source's document, kept as sent (the SCIM resource). */
+  raw: unknown
+  /** Optimistic concurrency (SCIM If-Match): versions of the identity the caller accepts. */
+  expectedVersions?: readonly number[]
+}
+
+export interface ClaimResult {
+  identityId: string
+  personId: string
+  version: number
+  created: boolean
+  changed: boolean
+  /** Set when the claim made the person a leaver and the source's leaver guard held it. */
+  held?: LeaverAction
+}
+
+type PersonRow = Omit<Selectable<PeopleTable>, 'search_text'>
+
+function claimAttributes(c: PersonClaim): Record<string, unknown> {
+  // The sync planner's normalised shape, so a pull source weighs this source's say the same way.
+  return {
+    userName: c.userName,
+    displayName: c.displayName,
+    givenName: c.givenName,
+    familyName: c.familyName,
+    email: c.email?.toLowerCase() ?? null,
+    employeeNumber: c.employeeNumber,
+    title: c.title,
+    departmentExternalId: c.departmentPath,
+    manager: c.managerExternalId ? { externalId: c.managerExternalId } : null,
+    active: c.active,
+  }
+}
+
+async function lockIdentity(ctx: WriteContext, sourceId: string, identityId: string) {
+  const row = isUuid(identityId)
+    ? await ctx.trx
+        .selectFrom('identities')
+        .selectAll()
+        .where('id', '=', identityId)
+        .where('source_id', '=', sourceId)
+        .where('removed_at', 'is', null)
+        .forUpdate()
+        .executeTakeFirst()
+    : undefined
+  if (!row) throw notFound(`user ${identityId} does not exist in this source`)
+  return row
+}
+
+/** A failed precondition: the conflict's details say so, for protocols that answer it differently (412). */
+function checkVersion(row: { id: string; version: number }, expected: readonly number[] | undefined): void {
+  if (expected === undefined || expected.includes(row.version)) return
+  throw conflict(`user ${row.id} is at version ${row.version}, not ${expected.join(' or ')}`, {
+    precondition: true,
+  })
+}
+
+async function personRow(ctx: WriteContext, id: string): Promise<PersonRow | undefined> {
+  return ctx.trx.selectFrom('people').select(personColumns).where('id', '=', id).executeTakeFirst()
+}
+
+/** The person the source's matching rule finds for a new identity: not deprovisioned, not linked to it yet. */
+async function matchPerson(
+  ctx: WriteContext,
+  source: ClaimSource,
+  claim: PersonClaim,
+): Promise<PersonRow | undefined> {
+  const by = source.policy.matchBy
+  const key = by === 'email' ? claim.email : by === 'employeeNumber' ? claim.employeeNumber : claim.userName
+  if (!key) return undefined
+  const column = by === 'email' ? 'email' : by === 'employeeNumber' ? 'employee_number' : 'user_name'
+  return ctx.trx
+    .selectFrom('people')
+    .select(personColumns)
+    .where(
+      by === 'employeeNumber' ? sql.ref(column) : sql`lower(${sql.ref(column)})`,
+      '=',
+      by === 'employeeNumber' ? key : key.toLowerCase(),
+    )
+    .where('status', '<>', 'deprovisioned')
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('identities as i')
+            .select('i.id')
+            .whereRef('i.person_id', '=', 'people.id')
+            .where('i.source_id', '=', source.id)
+            .where('i.removed_at', 'is', null),
+        ),
+      ),
+    )
+    .orderBy('created_at')
+    .limit(1)
+    .executeTakeFirst()
+}
+
+/**
+ * Per-attribute precedence between the sources linked to a person: lower precedence number wins (per
+ * attribute overrides in each source's policy), on a tie the older source, then the lower id — the
+ * same rule as the sync planner's. A source that gives no value leaves the attribute to any source
+ * that gives one.
+ */
+async function precedenceFor(ctx: WriteContext, source: ClaimSource, personId: string) {
+  const others = await ctx.trx
+    .selectFrom('identities as i')
+    .innerJoin('sources as s', 's.id', 'i.source_id')
+    .select(['i.attributes', 's.id', 's.precedence', 's.policy', 's.created_at'])
+    .where('i.person_id', '=', personId)
+    .where('i.source_id', '<>', source.id)
+    .where('i.removed_at', 'is', null)
+    .where('i.active', '=', true)
+    .execute()
+  const mine = (attr: PersonAttribute) => source.policy.attributePrecedence[attr] ?? source.precedence
+  const outranksMe = (o: (typeof others)[number], attr: PersonAttribute): boolean => {
+    const overrides = (o.policy as { attributePrecedence?: Record<string, number> }).attributePrecedence
+    const theirs = overrides?.[attr] ?? o.precedence
+    if (theirs !== mine(attr)) return theirs < mine(attr)
+    const t = o.created_at.getTime() - source.createdAt.getTime()
+    return t !== 0 ? t < 0 : o.id < source.id
+  }
+  const saying = (key: string) =>
+    others.filter((o) => o.attributes[key] !== null && o.attributes[key] !== undefined)
+  return {
+    /** Whether this source's value (or its silence) decides the attribute. */
+    wins(attr: PersonAttribute, key: string, value: unknown): boolean {
+      if (value === null || value === undefined) return saying(key).length === 0
+      return !saying(key).some((o) => outranksMe(o, attr))
+    },
+    /** The value the person should have: the best-ranked source's that gives one (a plain text attribute). */
+    resolve(attr: PersonAttribute, value: string | null): string | null {
+      const rivals = saying(attr).filter((o) => value === null || outranksMe(o, attr))
+      if (rivals.length === 0) return value
+      // The best of the rivals: the one no other rival outranks, by the same rule.
+      const best = rivals.reduce((a, b) => {
+        const pa =
+          (a.policy as { attributePrecedence?: Record<string, number> }).attributePrecedence?.[attr] ??
+          a.precedence
+        const pb =
+          (b.policy as { attributePrecedence?: Record<string, number> }).attributePrecedence?.[attr] ??
+          b.precedence
+        if (pa !== pb) return pa < pb ? a : b
+        const t = a.created_at.getTime() - b.created_at.getTime()
+        return t !== 0 ? (t < 0 ? a : b) : a.id < b.id ? a : b
+      })
+      const v = best.attributes[attr]
+      return typeof v === 'string' ? v : null
+    },
+  }
+}
+
+/** The department at this path, created (owned by the source) where missing. */
+async function departmentFor(
+  ctx: WriteContext,
+  source: ClaimSource,
+  path: string | null,
+): Promise<string | null> {
+  if (path === null) return null
+  const names = splitPath(path)
+    .map((n) => n.trim())
+    .filter((n) => n !== '')
+  if (names.length === 0) return null
+  const prefixes: string[] = []
+  for (const name of names) prefixes.push(joinPath(prefixes.at(-1) ?? null, name))
+  const find = async () => {
+    const rows = await ctx.trx
+      .selectFrom('departments')
+      .select(['id', 'path'])
+      .where(
+        sql`lower(path)`,
+        'in',
+        prefixes.map((p) => p.toLowerCase()),
+      )
+      .execute()
+    return new Map(rows.map((r) => [r.path.toLowerCase(), r.id]))
+  }
+  let found = await find()
+  const deepest = found.get(prefixes.at(-1)!.toLowerCase())
+  if (deepest) return deepest
+  // Two pushes may create the same department at once: the second waits, then finds it.
+  await ctx.lock('department-tree')
+  found = await find()
+  let parentId: string | null = null
+  for (let i = 0; i < names.length; i++) {
+    const existing = found.get(prefixes[i]!.toLowerCase())
+    if (existing) {
+      parentId = existing
+      continue
+    }
+    const created = await createDepartment(ctx, {
+      name: names[i]!,
+      parentId,
+      sourceId: source.id,
+      externalId: `path:${prefixes[i]}`,
+    })
+    parentId = created.id
+  }
+  return parentId
+}
+
+/** The person behind the source's id of a manager, if that user has arrived. */
+async function managerPerson(ctx: WriteContext, source: ClaimSource, externalId: string | null) {
+  if (externalId === null) return null
+  const row = await ctx.trx
+    .selectFrom('identities')
+    .select('person_id')
+    .where('source_id', '=', source.id)
+    .where('external_id', '=', externalId)
+    .where('removed_at', 'is', null)
+    .executeTakeFirst()
+  return row?.person_id ?? null
+}
+
+function isProtected(source: ClaimSource, person: PersonRow): boolean {
+  return (
+    person.protected ||
+    source.policy.protectedUserNames.some((n) => n.toLowerCase() === person.user_name.toLowerCase())
+  )
+}
+
+export async function applyClaim(
+  ctx: WriteContext,
+  source: ClaimSource,
+  input: ClaimInput,
+): Promise<ClaimResult> {
+  const { claim } = input
+  const existing = input.identityId ? await lockIdentity(ctx, source.id, input.identityId) : undefined
+  if (existing) checkVersion(existing, input.expectedVersions)
+  const departmentId = await departmentFor(ctx, source, claim.departmentPath)
+  const managerId = await managerPerson(ctx, source, claim.managerExternalId)
+
+  let person = existing?.person_id ? await personRow(ctx, existing.person_id) : undefined
+  if (!person) person = await matchPerson(ctx, source, claim)
+  let personCreated = false
+  if (!person) {
+    const fields: PersonFields = {
+      userName: claim.userName,
+      displayName: claim.displayName,
+      givenName: claim.givenName,
+      familyName: claim.familyName,
+      email: claim.email,
+      employeeNumber: claim.employeeNumber,
+      title: claim.title,
+      departmentId,
+      managerId,
+    }
+    const created = await createPerson(ctx, fields)
+    person = (await personRow(ctx, created.id))!
+    personCreated = true
+  }
+
+  const id = existing?.id ?? input.newIdentityId ?? randomUUID()
+  const saved = await saveIdentity(ctx, {
+    id: existing ? undefined : id,
+    sourceId: source.id,
+    externalId: existing?.external_id ?? input.externalId ?? id,
+    userName: claim.userName,
+    attributes: claimAttributes(claim),
+    raw: input.raw,
+    active: claim.active,
+    personId: person.id,
+  })
+  const identity = saved.identity
+
+  if (!personCreated) {
+    const precedence = await precedenceFor(ctx, source, person.id)
+    const wins = precedence.wins.bind(precedence)
+    const patch: Partial<PersonFields> = {}
+    const desired = {
+      userName: claim.userName,
+      displayName: claim.displayName,
+      givenName: claim.givenName,
+      familyName: claim.familyName,
+      email: claim.email,
+      employeeNumber: claim.employeeNumber,
+      title: claim.title,
+    } as const
+    const current: Record<keyof typeof desired, string | null> = {
+      userName: person.user_name,
+      displayName: person.display_name,
+      givenName: person.given_name,
+      familyName: person.family_name,
+      email: person.email,
+      employeeNumber: person.employee_number,
+      title: person.title,
+    }
+    for (const attr of Object.keys(desired) as (keyof typeof desired)[]) {
+      const value = precedence.resolve(attr, desired[attr])
+      const same =
+        attr === 'email'
+          ? (value ?? '').toLowerCase() === (current.email ?? '').toLowerCase()
+          : value === current[attr]
+      // A person always has a user name: a source without one never clears it.
+      if (same) continue
+      if (attr === 'userName') {
+        if (value !== null) patch.userName = value
+      } else patch[attr] = value
+    }
+    if (
+      departmentId !== person.department_id &&
+      wins('departmentId', 'departmentExternalId', claim.departmentPath)
+    )
+      patch.departmentId = departmentId
+    // A manager who has not arrived yet is bound when they do; until then the link stays as it is.
+    const managerKnown = claim.managerExternalId === null || managerId !== null
+    if (
+      managerKnown &&
+      managerId !== person.manager_id &&
+      wins('managerId', 'manager', claim.managerExternalId)
+    ) {
+      if (managerId === person.id) throw invalid(`user ${claim.userName} cannot be their own manager`)
+      patch.managerId = managerId
+    }
+    if (Object.keys(patch).length > 0) await updatePerson(ctx, person.id, patch)
+  }
+
+  // Reports who named this user as their manager before this user arrived.
+  if (!existing) {
+    const waiting = await ctx.trx
+      .selectFrom('identities as i')
+      .innerJoin('people as p', 'p.id', 'i.person_id')
+      .select(['p.id'])
+      .where('i.source_id', '=', source.id)
+      .where(sql`i.attributes -> 'manager' ->> 'externalId'`, '=', identity.externalId)
+      .where('i.removed_at', 'is', null)
+      .where((eb) => eb.or([eb('p.manager_id', 'is', null), eb('p.manager_id', '<>', person.id)]))
+      .execute()
+    const links: { personId: string; managerId: string }[] = []
+    for (const report of waiting) {
+      if (report.id === person.id) continue
+      const precedence = await precedenceFor(ctx, source, report.id)
+      if (precedence.wins('managerId', 'manager', identity.externalId))
+        links.push({ personId: report.id, managerId: person.id })
+    }
+    if (links.length > 0) await setManagers(ctx, links)
+  }
+
+  let held: LeaverAction | undefined
+  const fresh = (await personRow(ctx, person.id))!
+  if (!claim.active && fresh.status === 'active') {
+    held = await leave(ctx, source, identity.id, fresh, 'suspend')
+  } else if (claim.active) {
+    await supersedeHeld(ctx, identity.id)
+    if (fresh.status === 'suspended' && fresh.suspended_by_source_id === source.id) {
+      await reactivatePerson(ctx, fresh.id)
+    }
+  }
+  return {
+    identityId: identity.id,
+    personId: person.id,
+    version: identity.version,
+    created: !existing,
+    changed: saved.changed,
+    ...(held ? { held } : {}),
+  }
+}
+
+/** The source no longer has this user: the identity is removed and the person leaves (after the grace period). */
+export async function withdrawClaim(
+  ctx: WriteContext,
+  source: ClaimSource,
+  identityId: string,
+  expectedVersions?: readonly number[],
+): Promise<{ held?: LeaverAction }> {
+  const existing = await lockIdentity(ctx, source.id, identityId)
+  checkVersion(existing, expectedVersions)
+  await removeIdentity(ctx, existing.id)
+  await supersedeHeld(ctx, existing.id)
+  const person = existing.person_id ? await personRow(ctx, existing.person_id) : undefined
+  if (!person || person.status === 'deprovisioned') return {}
+  const vouched = await ctx.trx
+    .selectFrom('identities')
+    .select('id')
+    .where('person_id', '=', person.id)
+    .where('source_id', '<>', source.id)
+    .where('removed_at', 'is', null)
+    .where('active', '=', true)
+    .limit(1)
+    .executeTakeFirst()
+  if (vouched) return {}
+  const held = await leave(ctx, source, existing.id, person, 'deprovision')
+  return held ? { held } : {}
+}
+
+/** Earlier held leavers of an identity no longer apply once the source says something new about it. */
+async function supersedeHeld(ctx: WriteContext, identityId: string): Promise<void> {
+  await ctx.trx
+    .updateTable('scim_leaver_events')
+    .set({ status: 'superseded', decided_at: sql`now()` })
+    .where('identity_id', '=', identityId)
+    .where('status', '=', 'held')
+    .execute()
+}
+
+/**
+ * Makes the person a leaver — or, past the source's leaver guard (too many in the rolling window),
+ * records the leaver as held for an admin and leaves the person as they are. Protected people are
+ * never made leavers by a source: that is audited instead.
+ */
+async function leave(
+  ctx: WriteContext,
+  source: ClaimSource,
+  identityId: string,
+  person: PersonRow,
+  action: LeaverAction,
+): Promise<LeaverAction | undefined> {
+  if (isProtected(source, person)) {
+    await ctx.audit({
+      action: 'person.leaver-skipped',
+      targetType: 'person',
+      targetId: person.id,
+      after: { reason: `protected: ${source.name} would ${action} them`, identityId },
+    })
+    return undefined
+  }
+  const guard = source.policy.scimLeaverGuard
+  await ctx.lockNamed(`scim-leavers:${source.id}`)
+  // The provider repeating itself (a retried PATCH) does not queue the same leaver twice.
+  const waiting = await ctx.trx
+    .selectFrom('scim_leaver_events')
+    .select('id')
+    .where('identity_id', '=', identityId)
+    .where('status', '=', 'held')
+    .where('action', '=', action)
+    .executeTakeFirst()
+  if (waiting) return action
+  const { n } = await ctx.trx
+    .selectFrom('scim_leaver_events')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('source_id', '=', source.id)
+    .where('status', 'in', ['applied', 'held', 'approved'])
+    .where('at', '>', sql<Date>`now() - make_interval(mins => ${guard.windowMinutes})`)
+    .executeTakeFirstOrThrow()
+  const hold = Number(n) >= guard.count
+  await ctx.trx
+    .insertInto('scim_leaver_events')
+    .values({
+      source_id: source.id,
+      identity_id: identityId,
+      person_id: person.id,
+      action,
+      status: hold ? 'held' : 'applied',
+      requested_by: ctx.actor.name,
+    })
+    .execute()
+  if (hold) {
+    await ctx.audit({
+      action: 'person.leaver-held',
+      targetType: 'person',
+      targetId: person.id,
+      after: {
+        action,
+        identityId,
+        reason: `more than ${guard.count} leavers from ${source.name} within ${guard.windowMinutes} minutes`,
+      },
+    })
+    return action
+  }
+  await applyLeaver(ctx, source, person.id, action)
+  return undefined
+}
+
+async function applyLeaver(ctx: WriteContext, source: ClaimSource, personId: string, action: LeaverAction) {
+  const removeAfter =
+    action === 'deprovision' ? new Date(Date.now() + source.policy.gracePeriodDays * 86_400_000) : null
+  await suspendPerson(ctx, personId, {
+    reason: action === 'deprovision' ? `deleted in ${source.name}` : `disabled in ${source.name}`,
+    removeAfter,
+  })
+}
+
+export interface HeldLeaver {
+  id: string
+  identityId: string
+  personId: string | null
+  action: LeaverAction
+  requestedBy: string | null
+  at: Date
+}
+
+/**
+ * Approves (applies) or discards held leavers of a source: the given ones, or all held. Approving a
+ * leaver whose person is protected, gone or already inactive changes nothing for that person.
+ */
+export async function decideHeldLeavers(
+  ctx: WriteContext,
+  source: ClaimSource,
+  decision: 'approve' | 'discard',
+  ids?: readonly string[],
+): Promise<HeldLeaver[]> {
+  if (ids)
+    for (const id of ids)
+      if (!isUuid(id)) throw invalid(`held leaver id must be a uuid, got ${JSON.stringify(id)}`)
+  let query = ctx.trx
+    .updateTable('scim_leaver_events')
+    .set({
+      status: decision === 'approve' ? 'approved' : 'discarded',
+      decided_by: ctx.actor.id,
+      decided_at: sql`now()`,
+    })
+    .where('source_id', '=', source.id)
+    .where('status', '=', 'held')
+  if (ids) {
+    if (ids.length === 0) return []
+    query = query.where('id', 'in', ids)
+  }
+  const rows = await query.returningAll().execute()
+  if (ids && rows.length !== new Set(ids).size) {
+    const found = new Set(rows.map((r) => r.id))
+    throw notFound(
+      `not held (any more) in source "${source.name}": ${ids.filter((i) => !found.has(i)).join(', ')}`,
+    )
+  }
+  for (const r of rows) {
+    if (decision === 'approve' && r.person_id) {
+      const person = await personRow(ctx, r.person_id)
+      if (person && person.status !== 'deprovisioned' && !isProtected(source, person)) {
+        await applyLeaver(ctx, source, person.id, r.action)
+      }
+    }
+  }
+  await ctx.audit({
+    action: decision === 'approve' ? 'source.leavers-approved' : 'source.leavers-discarded',
+    targetType: 'source',
+    targetId: source.id,
+    after: { count: rows.length, ids: rows.map((r) => r.id) },
+  })
+  return rows.map((r) => ({
+    id: r.id,
+    identityId: r.identity_id,
+    personId: r.person_id,
+    action: r.action,
+    requestedBy: r.requested_by,
+    at: r.at,
+  }))
+}

@@ -1,0 +1,78 @@
+import { sameJson } from '../canonical-json'
+import type { OrgStore } from '../org/org-store'
+import { isUuid } from '../org/write-context'
+import { claimSource, scimActor, type ScimCaller } from './scim-caller'
+import { ScimError } from './scim-error'
+import { patchUser, validateUser, type ScimUserDoc } from './schema'
+import { claimOf } from './user-claim'
+import { findUser, type UserRow } from './user-resources'
+
+const notFound = (id: string) => new ScimError(404, undefined, `User ${id} not found`)
+
+/**
+ * SCIM user writes: validate at the edge, then one transaction through the org store — the identity,
+ * the person it resolves to, their department, manager and status, and the audit events, or nothing.
+ */
+export class ScimUserService {
+  constructor(private readonly store: OrgStore) {}
+
+  async create(caller: ScimCaller, body: unknown): Promise<UserRow> {
+    const doc = validateUser(body)
+    const source = await claimSource(this.store.db, caller)
+    const result = await this.store.write(scimActor(caller), (w) =>
+      w.applyClaim(source, { claim: claimOf(doc), raw: doc }),
+    )
+    return this.read(caller, result.identityId)
+  }
+
+  async replace(
+    caller: ScimCaller,
+    id: string,
+    body: unknown,
+    ifMatch?: readonly number[],
+  ): Promise<UserRow> {
+    const doc = validateUser(body)
+    const source = await claimSource(this.store.db, caller)
+    if (!isUuid(id)) throw notFound(id)
+    await this.store.write(scimActor(caller), (w) =>
+      w.applyClaim(source, { identityId: id, claim: claimOf(doc), raw: doc, expectedVersions: ifMatch }),
+    )
+    return this.read(caller, id)
+  }
+
+  async patch(caller: ScimCaller, id: string, body: unknown, ifMatch?: readonly number[]): Promise<UserRow> {
+    if (!isUuid(id)) throw notFound(id)
+    const source = await claimSource(this.store.db, caller)
+    await this.store.write(scimActor(caller), async (w) => {
+      const row = await w.transaction
+        .selectFrom('identities')
+        .select(['raw', 'version'])
+        .where('id', '=', id)
+        .where('source_id', '=', caller.sourceId)
+        .where('removed_at', 'is', null)
+        .forUpdate()
+        .executeTakeFirst()
+      if (!row) throw notFound(id)
+      if (ifMatch && !ifMatch.includes(row.version))
+        throw new ScimError(412, undefined, `User ${id} is at version W/"${row.version}"`)
+      const current = (row.raw ?? {}) as ScimUserDoc
+      const next = await patchUser(current, body)
+      // A PATCH that changes nothing (providers re-send what is set) leaves the version alone.
+      if (sameJson(next, current)) return
+      await w.applyClaim(source, { identityId: id, claim: claimOf(next), raw: next })
+    })
+    return this.read(caller, id)
+  }
+
+  async remove(caller: ScimCaller, id: string, ifMatch?: readonly number[]): Promise<void> {
+    if (!isUuid(id)) throw notFound(id)
+    const source = await claimSource(this.store.db, caller)
+    await this.store.write(scimActor(caller), (w) => w.withdrawClaim(source, id, ifMatch))
+  }
+
+  async read(caller: ScimCaller, id: string): Promise<UserRow> {
+    const row = await findUser(this.store.db, caller.sourceId, id)
+    if (!row) throw notFound(id)
+    return row
+  }
+}

@@ -111,6 +111,10 @@ export interface ScimPrincipal {
   sourceId: string
   sourceName: string
   tokenId: string
+  /** The source's reconciliation settings as stored, read with the token (no second query per write). */
+  sourcePrecedence: number
+  sourceCreatedAt: Date
+  sourcePolicy: unknown
 }
 
 /**
@@ -124,7 +128,7 @@ export async function authenticateScimToken(
   const row = await db
     .selectFrom('scim_tokens as t')
     .innerJoin('sources as s', 's.id', 't.source_id')
-    .select(['t.id', 't.source_id', 's.name', 't.last_used_at'])
+    .select(['t.id', 't.source_id', 's.name', 't.last_used_at', 's.precedence', 's.created_at', 's.policy'])
     .where('t.token_hash', '=', hashToken(token))
     .where('t.revoked_at', 'is', null)
     .where('s.enabled', '=', true)
@@ -145,5 +149,12 @@ export async function authenticateScimToken(
       )
       .execute()
   }
-  return { sourceId: row.source_id, sourceName: row.name, tokenId: row.id }
+  return {
+    sourceId: row.source_id,
+    sourceName: row.name,
+    tokenId: row.id,
+    sourcePrecedence: row.precedence,
+    sourceCreatedAt: row.created_at,
+    sourcePolicy: row.policy,
+  }
 }

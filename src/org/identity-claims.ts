@@ -13,7 +13,7 @@ import {
   updatePerson,
   type PersonFields,
 } from './person-writes'
-import { personColumns } from './records'
+import { personColumns, type Identity, type Person } from './records'
 import type { PersonAttribute, SourcePolicy } from './source-policy'
 import { isUuid, type WriteContext } from './write-context'
 
@@ -61,6 +61,7 @@ export interface ClaimInput {
 }
 
 export interface ClaimResult {
+  identity: Identity
   identityId: string
   personId: string
   version: number
@@ -109,6 +110,32 @@ function checkVersion(row: { id: string; version: number }, expected: readonly n
   throw conflict(`user ${row.id} is at version ${row.version}, not ${expected.join(' or ')}`, {
     precondition: true,
   })
+}
+
+/** The row of a person just created, without reading it back. */
+function rowOf(p: Person): PersonRow {
+  return {
+    id: p.id,
+    user_name: p.userName,
+    display_name: p.displayName,
+    given_name: p.givenName,
+    family_name: p.familyName,
+    email: p.email,
+    employee_number: p.employeeNumber,
+    title: p.title,
+    department_id: p.departmentId,
+    manager_id: p.managerId,
+    status: p.status,
+    suspended_reason: p.suspendedReason,
+    suspended_at: p.suspendedAt,
+    suspended_by_source_id: p.suspendedBySourceId,
+    remove_after: p.removeAfter,
+    protected: p.protected,
+    provenance: p.provenance as PersonRow['provenance'],
+    version: p.version,
+    created_at: p.createdAt,
+    updated_at: p.updatedAt,
+  }
 }
 
 async function personRow(ctx: WriteContext, id: string): Promise<PersonRow | undefined> {
@@ -301,7 +328,7 @@ export async function applyClaim(
       managerId,
     }
     const created = await createPerson(ctx, fields)
-    person = (await personRow(ctx, created.id))!
+    person = rowOf(created)
     personCreated = true
   }
 
@@ -391,17 +418,18 @@ export async function applyClaim(
     if (links.length > 0) await setManagers(ctx, links)
   }
 
+  // Attribute, department and manager changes above leave the status as it was read.
   let held: LeaverAction | undefined
-  const fresh = (await personRow(ctx, person.id))!
-  if (!claim.active && fresh.status === 'active') {
-    held = await leave(ctx, source, identity.id, fresh, 'suspend')
+  if (!claim.active && person.status === 'active') {
+    held = await leave(ctx, source, identity.id, person, 'suspend')
   } else if (claim.active) {
-    await supersedeHeld(ctx, identity.id)
-    if (fresh.status === 'suspended' && fresh.suspended_by_source_id === source.id) {
-      await reactivatePerson(ctx, fresh.id)
+    if (existing) await supersedeHeld(ctx, identity.id)
+    if (person.status === 'suspended' && person.suspended_by_source_id === source.id) {
+      await reactivatePerson(ctx, person.id)
     }
   }
   return {
+    identity,
     identityId: identity.id,
     personId: person.id,
     version: identity.version,

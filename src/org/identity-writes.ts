@@ -7,7 +7,10 @@ import { cleanOptionalText, cleanText, requireUuid, type WriteContext } from './
 
 /** What one source says about one user, keyed by the source's own stable id. */
 export interface IdentityInput {
-  /** The id of a new identity, when the caller hands it out first (a SCIM resource id); else generated. */
+  /**
+   * The id of a new identity, when the caller hands it out first (a SCIM resource id): the identity is
+   * created (a clash of external id is a conflict). Without it the identity is created or updated.
+   */
   id?: string
   sourceId: string
   externalId: string
@@ -33,13 +36,17 @@ export async function saveIdentity(
     input.personId === undefined || input.personId === null
       ? input.personId
       : requireUuid(input.personId, 'personId')
-  const existing = await ctx.trx
-    .selectFrom('identities')
-    .selectAll()
-    .where('source_id', '=', sourceId)
-    .where('external_id', '=', externalId)
-    .forUpdate()
-    .executeTakeFirst()
+  // A caller handing out the id makes a new identity: nothing to look up.
+  const existing =
+    input.id !== undefined
+      ? undefined
+      : await ctx.trx
+          .selectFrom('identities')
+          .selectAll()
+          .where('source_id', '=', sourceId)
+          .where('external_id', '=', externalId)
+          .forUpdate()
+          .executeTakeFirst()
   try {
     if (!existing) {
       const row = await ctx.trx

@@ -18,11 +18,20 @@ export class ScimUserService {
 
   async create(caller: ScimCaller, body: unknown): Promise<UserRow> {
     const doc = validateUser(body)
-    const source = await claimSource(this.store.db, caller)
-    const result = await this.store.write(scimActor(caller), (w) =>
+    const source = claimSource(caller)
+    const { identity } = await this.store.write(scimActor(caller), (w) =>
       w.applyClaim(source, { claim: claimOf(doc), raw: doc }),
     )
-    return this.read(caller, result.identityId)
+    // Served from what was written: no read back.
+    return {
+      id: identity.id,
+      raw: doc,
+      active: identity.active,
+      person_id: identity.personId,
+      version: identity.version,
+      created_at: identity.createdAt,
+      updated_at: identity.updatedAt,
+    }
   }
 
   async replace(
@@ -32,7 +41,7 @@ export class ScimUserService {
     ifMatch?: readonly number[],
   ): Promise<UserRow> {
     const doc = validateUser(body)
-    const source = await claimSource(this.store.db, caller)
+    const source = claimSource(caller)
     if (!isUuid(id)) throw notFound(id)
     await this.store.write(scimActor(caller), (w) =>
       w.applyClaim(source, { identityId: id, claim: claimOf(doc), raw: doc, expectedVersions: ifMatch }),
@@ -42,7 +51,7 @@ export class ScimUserService {
 
   async patch(caller: ScimCaller, id: string, body: unknown, ifMatch?: readonly number[]): Promise<UserRow> {
     if (!isUuid(id)) throw notFound(id)
-    const source = await claimSource(this.store.db, caller)
+    const source = claimSource(caller)
     await this.store.write(scimActor(caller), async (w) => {
       const row = await w.transaction
         .selectFrom('identities')
@@ -66,7 +75,7 @@ export class ScimUserService {
 
   async remove(caller: ScimCaller, id: string, ifMatch?: readonly number[]): Promise<void> {
     if (!isUuid(id)) throw notFound(id)
-    const source = await claimSource(this.store.db, caller)
+    const source = claimSource(caller)
     await this.store.write(scimActor(caller), (w) => w.withdrawClaim(source, id, ifMatch))
   }
 

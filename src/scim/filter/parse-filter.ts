@@ -190,14 +190,24 @@ class FilterParser {
       const filter = this.valueFilter(path)
       const after = this.peek()
       if (after.kind === 'word' && after.text.startsWith('.')) {
-        this.ctx.fail(
-          after.position,
-          `a sub-attribute after a value filter ("]${abbreviate(after.text)}") is allowed in PATCH paths only; ` +
-            `in a filter put the condition inside the brackets`,
-        )
+        // Not in RFC 7644's grammar, but Microsoft Entra ID sends it when email is a matching
+        // attribute: `emails[type eq "work"].value eq "x"` means `emails[type eq "work" and value eq "x"]`.
+        this.next()
+        const sub = after.text.slice(1)
+        if (!/^[A-Za-z$][\w$-]*$/.test(sub))
+          this.ctx.fail(after.position, `"${abbreviate(after.text)}" is not a sub-attribute name`)
+        const condition = this.comparison({ name: sub, position: after.position + 1 }, after)
+        const filters = filter.kind === 'and' ? [...filter.filters, condition] : [filter, condition]
+        return { kind: 'valuePath', path, filter: { kind: 'and', filters } }
       }
       return { kind: 'valuePath', path, filter }
     }
+    return this.comparison(path, pathToken)
+  }
+
+  /** The operator and value after an attribute path: `op value`, or `pr`. */
+  private comparison(path: AttributePath, pathToken: Token): FilterNode {
+    const token = this.peek()
     if (token.kind !== 'word') {
       return this.ctx.fail(
         token.position,

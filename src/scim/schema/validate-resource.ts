@@ -133,15 +133,8 @@ function checkSchemas(model: ResourceModel, schemas: unknown): void {
   if (!schemas.some((s) => s.toLowerCase() === core.toLowerCase())) {
     throw badRequest('invalidSyntax', `"schemas" must include "${core}"`)
   }
-  for (const urn of schemas) {
-    if (!model.part(urn)) {
-      const known = [model.core, ...model.extensions].map((p) => p.urn).join(', ')
-      throw badRequest(
-        'invalidSyntax',
-        `"schemas" names "${urn}", which is not a schema of the ${model.resourceType} resource (known: ${known})`,
-      )
-    }
-  }
+  // A URN we do not know, listed without attributes under it, is ignored: Entra ID has listed its own
+  // legacy group schema this way. Attributes under an unknown URN are still refused (unknownAttribute).
 }
 
 function unknownAttribute(model: ResourceModel, part: SchemaPart, key: string) {

@@ -116,6 +116,9 @@ describe('parseFilter: the rest of the grammar', () => {
       'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "26118915-6090-4610-87e4-49d8ca9f808d"',
     ],
     ['members.$ref pr', 'members.$ref pr'],
+    // Entra ID's form (not RFC grammar): a comparison on a sub-attribute after a value filter
+    ['emails[type eq "work"].value eq "x"', 'emails[type eq "work" and value eq "x"]'],
+    ['emails[type eq "a" or type eq "b"].value pr', 'emails[(type eq "a" or type eq "b") and value pr]'],
     ['x-custom_attr1 pr', 'x-custom_attr1 pr'],
   ]
 
@@ -189,7 +192,8 @@ describe('parseFilter: malformed filters are ScimFilterError (400 invalidFilter)
     ['not userName eq "x"', 4, 'expected "(" after "not"'],
     ['not', 3, 'expected "(" after "not"'],
     ['emails[type eq "work" and members[value eq "x"]]', 33, 'value filters cannot nest'],
-    ['emails[type eq "work"].value eq "x"', 22, 'allowed in PATCH paths only'],
+    ['emails[type eq "work"].value', 28, 'expected a comparison operator'],
+    ['emails[type eq "work"].1x eq "y"', 22, 'is not a sub-attribute name'],
     ['name.givenName[value eq "x"]', 14, 'not the sub-attribute "name.givenName"'],
     ['a.b.c eq "x"', 0, 'more than one sub-attribute'],
     ['1abc eq "x"', 0, 'is not an attribute path'],

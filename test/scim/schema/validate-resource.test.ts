@@ -188,9 +188,13 @@ describe('validateUser', () => {
       { scimType: 'invalidSyntax', detail: /must include/ },
     ],
     [
-      'schemas naming an unknown URN',
-      { schemas: [CORE_USER, 'urn:example:custom:User'], userName: 'kim' },
-      { scimType: 'invalidSyntax', detail: /"urn:example:custom:User", which is not a schema of the User/ },
+      'attributes under an unknown URN',
+      {
+        schemas: [CORE_USER, 'urn:example:custom:User'],
+        userName: 'kim',
+        'urn:example:custom:User': { a: 1 },
+      },
+      { scimType: 'invalidSyntax', detail: /urn:example:custom:User/ },
     ],
     [
       'no userName',
@@ -340,9 +344,9 @@ describe('validateGroup', () => {
       { scimType: 'invalidSyntax', detail: /must include "urn:ietf:params:scim:schemas:core:2.0:Group"/ },
     ],
     [
-      'an extension URN in schemas',
-      { schemas: [CORE_GROUP, ENTERPRISE], displayName: 'Ops' },
-      { scimType: 'invalidSyntax', detail: /not a schema of the Group/ },
+      'attributes under a user extension',
+      { schemas: [CORE_GROUP, ENTERPRISE], displayName: 'Ops', [ENTERPRISE]: { department: 'x' } },
+      { scimType: 'invalidSyntax', detail: new RegExp(ENTERPRISE) },
     ],
     ['no displayName', { schemas: [CORE_GROUP] }, { scimType: 'invalidValue', detail: /displayName/ }],
     ['an empty displayName', group({ displayName: '' }), { scimType: 'invalidValue', detail: /displayName/ }],

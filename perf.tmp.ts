@@ -11,10 +11,21 @@ import { connectorRegistry } from './connectors'
   const h = await openDatabase({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1/scimx', poolMax: 10 })
   const store = new OrgStore(h.db)
   const logger = createLogger('warn')
-  const services = buildServices({ store, box: new SecretBox(randomBytes(32)), connectors: connectorRegistry, logger })
+  const services = buildServices({
+    store,
+    box: new SecretBox(randomBytes(32)),
+    connectors: connectorRegistry,
+    logger,
+  })
   const app = createApp({ store, ...services, logger })
-  const { token } = await new ScimTokenService(store).create({ type: 'system', id: 'x', name: 'x' }, '00000000-0000-4000-8000-000000000001')
+  const { token } = await new ScimTokenService(store).create(
+    { type: 'system', id: 'x', name: 'x' },
+    '00000000-0000-4000-8000-000000000001',
+  )
   const server = app.listen(3999, '127.0.0.1')
   console.log(token)
-  process.on('SIGINT', () => { server.close(); h.close().then(() => process.exit(0)) })
+  process.on('SIGINT', () => {
+    server.close()
+    h.close().then(() => process.exit(0))
+  })
 })()

@@ -8,7 +8,7 @@ import type { SourceService } from '../admin/source-service'
 import { sourcesRoutes } from '../admin/sources-routes'
 import { HeldLeaverService } from '../admin/held-leavers'
 import { scimAdminRoutes } from '../admin/scim-admin-routes'
-import { ScimTokenService } from '../admin/scim-tokens'
+import { ScimTokenAuthenticator, ScimTokenService } from '../admin/scim-tokens'
 import { plansRoutes, sourceSyncRoutes } from '../admin/sync-routes'
 import type { PlanService } from '../sync/plan-service'
 import type { RunService } from '../sync/run-service'
@@ -71,6 +71,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(helmet())
   app.use(healthRoutes(deps.store.db, metrics.registry))
 
+  const scimTokens = new ScimTokenAuthenticator(deps.store.db)
   const api = express.Router()
   // Authenticate before parsing: an anonymous caller gets 401 and its body is never read.
   api.use(requireAdmin(deps.store.db) as RequestHandler)
@@ -80,7 +81,7 @@ export function createApp(deps: AppDeps): Express {
   api.use(
     '/sources',
     markRouteBase,
-    scimAdminRoutes(new ScimTokenService(deps.store), new HeldLeaverService(deps.store)),
+    scimAdminRoutes(new ScimTokenService(deps.store, scimTokens), new HeldLeaverService(deps.store)),
   )
   api.use('/plans', markRouteBase, plansRoutes(deps.plans))
   api.use('/departments', markRouteBase, departmentsRoutes(deps.store))
@@ -90,7 +91,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(
     '/scim/v2',
     markRouteBase,
-    scimRoutes({ store: deps.store, logger: deps.logger, authenticate: requireScimToken(deps.store.db) }),
+    scimRoutes({ store: deps.store, logger: deps.logger, authenticate: requireScimToken(scimTokens) }),
   )
 
   deps.extraRoutes?.(app)

@@ -245,27 +245,23 @@ async function departmentFor(
   if (names.length === 0) return null
   const prefixes: string[] = []
   for (const name of names) prefixes.push(joinPath(prefixes.at(-1) ?? null, name))
+  // Compared by the database's lower() on both sides (JavaScript's case mapping differs for some
+  // letters, e.g. "İ"), the same rule as the sibling-name unique index.
   const find = async () => {
-    const rows = await ctx.trx
-      .selectFrom('departments')
-      .select(['id', 'path'])
-      .where(
-        sql`lower(path)`,
-        'in',
-        prefixes.map((p) => p.toLowerCase()),
-      )
-      .execute()
-    return new Map(rows.map((r) => [r.path.toLowerCase(), r.id]))
+    const rows = await sql<{ id: string; prefix: string }>`
+      select d.id, p.prefix from departments d
+      join unnest(${prefixes}::text[]) as p (prefix) on lower(d.path) = lower(p.prefix)`.execute(ctx.trx)
+    return new Map(rows.rows.map((r) => [r.prefix, r.id]))
   }
   let found = await find()
-  const deepest = found.get(prefixes.at(-1)!.toLowerCase())
+  const deepest = found.get(prefixes.at(-1)!)
   if (deepest) return deepest
   // Two pushes may create the same department at once: the second waits, then finds it.
   await ctx.lock('department-tree')
   found = await find()
   let parentId: string | null = null
   for (let i = 0; i < names.length; i++) {
-    const existing = found.get(prefixes[i]!.toLowerCase())
+    const existing = found.get(prefixes[i]!)
     if (existing) {
       parentId = existing
       continue

@@ -84,6 +84,11 @@ export class OrgStore {
    * or nothing does.
    */
   write<T>(actor: Actor, work: (w: OrgWriter) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => work(new OrgWriter(new WriteContext(trx, actor))))
+    return this.db.transaction().execute(async (trx) => {
+      const ctx = new WriteContext(trx, actor)
+      const result = await work(new OrgWriter(ctx))
+      await ctx.flushAudit()
+      return result
+    })
   }
 }

@@ -3,11 +3,21 @@ import type { OrgStore } from '../org/org-store'
 import { isUuid } from '../org/write-context'
 import { claimSource, scimActor, type ScimCaller } from './scim-caller'
 import { ScimError } from './scim-error'
-import { patchUser, validateUser, type ScimUserDoc } from './schema'
+import { ORGSYNC_USER_URN, patchUser, validateUser, type ScimUserDoc } from './schema'
 import { claimOf } from './user-claim'
 import { findUser, type UserRow } from './user-resources'
 
 const notFound = (id: string) => new ScimError(404, undefined, `User ${id} not found`)
+
+/**
+ * The document as stored: it lists the orgsync extension, as every served user does (it carries
+ * personId), so a filter on `schemas` sees what a GET shows.
+ */
+function stored(doc: ScimUserDoc): ScimUserDoc {
+  return doc.schemas.includes(ORGSYNC_USER_URN)
+    ? doc
+    : { ...doc, schemas: [...doc.schemas, ORGSYNC_USER_URN] }
+}
 
 /**
  * SCIM user writes: validate at the edge, then one transaction through the org store — the identity,
@@ -17,7 +27,7 @@ export class ScimUserService {
   constructor(private readonly store: OrgStore) {}
 
   async create(caller: ScimCaller, body: unknown): Promise<UserRow> {
-    const doc = validateUser(body)
+    const doc = stored(validateUser(body))
     const source = claimSource(caller)
     const { identity } = await this.store.write(scimActor(caller), (w) =>
       w.applyClaim(source, { claim: claimOf(doc), raw: doc }),
@@ -40,7 +50,7 @@ export class ScimUserService {
     body: unknown,
     ifMatch?: readonly number[],
   ): Promise<UserRow> {
-    const doc = validateUser(body)
+    const doc = stored(validateUser(body))
     const source = claimSource(caller)
     if (!isUuid(id)) throw notFound(id)
     await this.store.write(scimActor(caller), (w) =>
@@ -65,7 +75,7 @@ export class ScimUserService {
       if (ifMatch && !ifMatch.includes(row.version))
         throw new ScimError(412, undefined, `User ${id} is at version W/"${row.version}"`)
       const current = (row.raw ?? {}) as ScimUserDoc
-      const next = await patchUser(current, body)
+      const next = stored(await patchUser(current, body))
       // A PATCH that changes nothing (providers re-send what is set) leaves the version alone.
       if (sameJson(next, current)) return
       await w.applyClaim(source, { identityId: id, claim: claimOf(next), raw: next })

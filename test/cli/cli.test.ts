@@ -1,3 +1,4 @@
+import { migrations } from '../../src/db/migrations'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -39,9 +40,9 @@ describe('orgsync CLI', () => {
   test('migrate applies migrations to the embedded store once', async () => {
     const first = cli(['migrate'], { DATA_DIR: dataDir })
     expect(await first.exited).toEqual({ code: 0, signal: null })
-    expect(first.stdout()).toBe(
-      'applied 3 migration(s): 0001-org-store, 0002-sync-engine, 0003-matching-indexes\n',
-    )
+    const names = Object.keys(migrations).sort()
+    expect(names.length).toBeGreaterThan(3)
+    expect(first.stdout()).toBe(`applied ${names.length} migration(s): ${names.join(', ')}\n`)
     const second = cli(['migrate'], { DATA_DIR: dataDir })
     expect(await second.exited).toEqual({ code: 0, signal: null })
     expect(second.stdout()).toBe('database is up to date\n')

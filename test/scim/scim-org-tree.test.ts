@@ -90,6 +90,17 @@ describeEachDatabase('SCIM pushes into the org tree', (db) => {
     expect((await person(late.personId)).managerId).toBeNull()
   })
 
+  test('a department path is found again whatever its letters (the database decides case, not JavaScript)', async () => {
+    const scim = await createScimSource(app)
+    const a = await create(scim, user('i1@case.example', {}, { department: 'İstanbul/İT' }))
+    const b = await create(scim, user('i2@case.example', {}, { department: 'İstanbul/İT' }))
+    const c = await create(scim, user('i3@case.example', {}, { department: 'İSTANBUL/İT' }))
+    const dept = (await person(a.personId)).departmentId
+    expect(dept).not.toBeNull()
+    expect((await person(b.personId)).departmentId).toBe(dept)
+    expect((await person(c.personId)).departmentId).not.toBeNull()
+  })
+
   test('a report waiting for a manager by id is bound when that manager is created (Bulk order)', async () => {
     const scim = await createScimSource(app)
     const res = await scim.request('POST', '/Bulk', {

@@ -41,6 +41,9 @@ const statements = [
   // List order of SCIM users (and the ORDER BY of sortBy=userName) without a sort.
   `create index identities_source_order on identities (source_id, id) where removed_at is null`,
 
+  // Pushes name departments by path ("Engineering/Platform"), ignoring case as sibling names do.
+  `create index departments_path_lower on departments (lower(path))`,
+
   // Group members as SCIM sees them: the member's SCIM id is their identity in the group's source.
   `create view scim_group_members as
      select gm.group_id, i.id as value, gm.person_id
@@ -56,6 +59,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const statement of [
     'drop view if exists scim_group_members',
+    'drop index if exists departments_path_lower',
     'drop index if exists identities_source_order',
     'drop index if exists identities_manager_ref',
     'drop table if exists scim_leaver_events',

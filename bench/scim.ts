@@ -40,6 +40,10 @@
  *        BENCH_START_TIMEOUT=120   seconds the server may take to start
  *        BENCH_LOG_LEVEL=warn the server's log level (pino, to stderr)
  *
+ * Planner statistics: the server process refreshes them every 15 s (src/db/statistics-keeper.ts, as
+ * autovacuum would; this machine's PostgreSQL runs with autovacuum off and PGlite has none), and a VACUUM
+ * ANALYZE runs once between the load and the timed phases.
+ *
  * The PostgreSQL scratch database orgsync_bench_<random> is created, migrated and dropped at the end,
  * also when a phase fails, times out or the run is interrupted (Ctrl-C); should the store's process die
  * without dropping it, the parent drops it.
@@ -52,12 +56,13 @@ import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
-import { sql } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import pg from 'pg'
 import pino from 'pino'
 import { connectorRegistry } from '../connectors'
 import { SecretBox } from '../src/crypto/secret-box'
 import { migrateToLatest } from '../src/db/migrate'
+import { keepStatistics } from '../src/db/statistics-keeper'
 import { openDatabase, type DatabaseHandle } from '../src/db/open-database'
 import { createApp } from '../src/http/app'
 import { createLogger } from '../src/logger'
@@ -389,6 +394,9 @@ async function serverProcess(store: StoreKind): Promise<void> {
     console.log(`[${store}] ${version}`)
     const logger = createLogger(LOG_LEVEL, pino.destination({ fd: 2, sync: false }))
     const orgStore = new OrgStore(handle.db)
+    // As the service does where the database keeps no statistics of its own (PGlite; this machine's
+    // PostgreSQL runs with autovacuum off), at autovacuum's pace rather than the service's minute.
+    keepStatistics(handle.db as unknown as Kysely<never>, logger, 15_000)
     await bootstrapAdmin(orgStore, adminToken)
     const services = buildServices({
       store: orgStore,

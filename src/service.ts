@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Express } from 'express'
@@ -11,6 +12,7 @@ import type { Logger } from './logger'
 import { OrgStore } from './org/org-store'
 import type { ConnectorRegistry } from './sync/connector'
 import { Scheduler } from './sync/scheduler'
+import { autovacuumRuns, keepStatistics } from './db/statistics-keeper'
 import { buildServices } from './wiring'
 import { bootstrapAdmin, type BootstrapResult } from './startup/bootstrap-admin'
 import { resolveSecretKey, verifySecretKey } from './startup/secret-key'
@@ -83,6 +85,10 @@ export async function startService(
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`
     logger.info({ url, database: handle.kind }, 'orgsync listening')
     await scheduler.start()
+    const db = handle.db as unknown as Kysely<never>
+    const statistics = (await autovacuumRuns(db, handle.kind)) ? undefined : keepStatistics(db, logger)
+    if (statistics && handle.kind === 'postgres')
+      logger.warn('PostgreSQL runs with autovacuum off: orgsync analyzes its own tables every minute')
 
     const listening = server
     let closing: Promise<void> | undefined
@@ -98,6 +104,7 @@ export async function startService(
           listening.closeIdleConnections()
           // No new scheduled run may start on a closing database; runs in flight finish first.
           await scheduler.stop()
+          await statistics?.stop()
           await closed
           await handle.close()
         })()

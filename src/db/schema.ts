@@ -235,6 +235,12 @@ export interface ScimLeaverEventsTable {
   decided_at: Date | null
 }
 
+export interface PendingManagerLinksTable {
+  source_id: string
+  person_id: string
+  manager_external_id: string
+}
+
 /** A view: group members by their SCIM id (their identity in the group's source). */
 export interface ScimGroupMembersView {
   group_id: string
@@ -258,6 +264,7 @@ export interface DB {
   plan_changes: PlanChangesTable
   runs: RunsTable
   scim_tokens: ScimTokensTable
+  pending_manager_links: PendingManagerLinksTable
   scim_leaver_events: ScimLeaverEventsTable
   scim_group_members: ScimGroupMembersView
 }

@@ -393,20 +393,36 @@ export async function applyClaim(
     if (Object.keys(patch).length > 0) await updatePerson(ctx, person.id, patch)
   }
 
+  // A manager named by an id that has not arrived yet: the report waits for them.
+  const waitingFor = claim.managerExternalId !== null && managerId === null ? claim.managerExternalId : null
+  if (waitingFor !== null) {
+    await ctx.trx
+      .insertInto('pending_manager_links')
+      .values({ source_id: source.id, person_id: person.id, manager_external_id: waitingFor })
+      .onConflict((oc) =>
+        oc.columns(['source_id', 'person_id']).doUpdateSet({ manager_external_id: waitingFor }),
+      )
+      .execute()
+  } else if (!personCreated) {
+    await ctx.trx
+      .deleteFrom('pending_manager_links')
+      .where('source_id', '=', source.id)
+      .where('person_id', '=', person.id)
+      .execute()
+  }
+
   // Reports who named this user as their manager before this user arrived.
   if (!existing) {
-    const waiting = await ctx.trx
-      .selectFrom('identities as i')
-      .innerJoin('people as p', 'p.id', 'i.person_id')
-      .select(['p.id'])
-      .where('i.source_id', '=', source.id)
-      .where(sql`i.attributes -> 'manager' ->> 'externalId'`, '=', identity.externalId)
-      .where('i.removed_at', 'is', null)
-      .where((eb) => eb.or([eb('p.manager_id', 'is', null), eb('p.manager_id', '<>', person.id)]))
-      .execute()
+    const waiting = (
+      await ctx.trx
+        .deleteFrom('pending_manager_links')
+        .where('source_id', '=', source.id)
+        .where('manager_external_id', '=', identity.externalId)
+        .returning('person_id as id')
+        .execute()
+    ).filter((r) => r.id !== person.id)
     const links: { personId: string; managerId: string }[] = []
     for (const report of waiting) {
-      if (report.id === person.id) continue
       const precedence = await precedenceFor(ctx, source, report.id)
       if (precedence.wins('managerId', 'manager', identity.externalId))
         links.push({ personId: report.id, managerId: person.id })
@@ -445,6 +461,12 @@ export async function withdrawClaim(
   const existing = await lockIdentity(ctx, source.id, identityId)
   checkVersion(existing, expectedVersions)
   await removeIdentity(ctx, existing.id)
+  if (existing.person_id)
+    await ctx.trx
+      .deleteFrom('pending_manager_links')
+      .where('source_id', '=', source.id)
+      .where('person_id', '=', existing.person_id)
+      .execute()
   await supersedeHeld(ctx, existing.id)
   const person = existing.person_id ? await personRow(ctx, existing.person_id) : undefined
   if (!person || person.status === 'deprovisioned') return {}

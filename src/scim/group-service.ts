@@ -40,14 +40,15 @@ export class ScimGroupService {
     const ids = unique.filter((v) => isUuid(v)).map((v) => v.toLowerCase())
     const found = new Map<string, string>()
     for (let i = 0; i < ids.length; i += 1000) {
+      // By primary key only (the source is checked here): a plan that starts from the source's rows
+      // would read all of them when the statistics lag behind a fast-growing table.
       const rows = await w.transaction
         .selectFrom('identities')
-        .select(['id', 'person_id'])
-        .where('source_id', '=', caller.sourceId)
-        .where('removed_at', 'is', null)
+        .select(['id', 'person_id', 'source_id'])
         .where('id', 'in', ids.slice(i, i + 1000))
+        .where('removed_at', 'is', null)
         .execute()
-      for (const r of rows) if (r.person_id) found.set(r.id, r.person_id)
+      for (const r of rows) if (r.person_id && r.source_id === caller.sourceId) found.set(r.id, r.person_id)
     }
     if (strict && found.size < ids.length) {
       const missing = ids.filter((id) => !found.has(id))

@@ -275,6 +275,21 @@ describeEachDatabase('SCIM protocol', (db) => {
         Operations: ops,
       })
       expect(bulk.status).toBe(413)
+      // maxPayloadSize (1 MiB) is smaller than the limit of other requests.
+      const config = (await scim.request('GET', '/ServiceProviderConfig')).body
+      const heavy = await scim.request('POST', '/Bulk', {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'],
+        Operations: [
+          {
+            method: 'POST',
+            bulkId: 'heavy',
+            path: '/Users',
+            data: user('heavy@corp.example', { title: 'x'.repeat(config.bulk.maxPayloadSize) }),
+          },
+        ],
+      })
+      expect(heavy.status).toBe(413)
+      expect(heavy.body).toMatchObject({ schemas: [ERROR], status: '413' })
     })
 
     test('the same user POSTed concurrently: exactly one 201, the others 409 uniqueness', async () => {

@@ -3,6 +3,7 @@ import * as orgStore from './0001-org-store'
 import * as syncEngine from './0002-sync-engine'
 import * as matchingIndexes from './0003-matching-indexes'
 import * as scim from './0004-scim'
+import * as pendingManagers from './0005-pending-managers'
 
 /**
  * Every migration, by name, compiled into the app (no directory scanning at run time).
@@ -13,4 +14,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0002-sync-engine': syncEngine,
   '0003-matching-indexes': matchingIndexes,
   '0004-scim': scim,
+  '0005-pending-managers': pendingManagers,
 }

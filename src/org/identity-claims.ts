@@ -13,6 +13,7 @@ import {
   updatePerson,
   type PersonFields,
 } from './person-writes'
+import { outranks, type RankedSource } from './attribute-precedence'
 import { personColumns, type Identity, type Person } from './records'
 import type { PersonAttribute, SourcePolicy } from './source-policy'
 import { isUuid, type WriteContext } from './write-context'
@@ -194,14 +195,14 @@ async function precedenceFor(ctx: WriteContext, source: ClaimSource, personId: s
     .where('i.removed_at', 'is', null)
     .where('i.active', '=', true)
     .execute()
-  const mine = (attr: PersonAttribute) => source.policy.attributePrecedence[attr] ?? source.precedence
-  const outranksMe = (o: (typeof others)[number], attr: PersonAttribute): boolean => {
-    const overrides = (o.policy as { attributePrecedence?: Record<string, number> }).attributePrecedence
-    const theirs = overrides?.[attr] ?? o.precedence
-    if (theirs !== mine(attr)) return theirs < mine(attr)
-    const t = o.created_at.getTime() - source.createdAt.getTime()
-    return t !== 0 ? t < 0 : o.id < source.id
-  }
+  const me: RankedSource = source
+  const rank = (o: (typeof others)[number]): RankedSource => ({
+    id: o.id,
+    precedence: o.precedence,
+    createdAt: o.created_at,
+    policy: o.policy,
+  })
+  const outranksMe = (o: (typeof others)[number], attr: PersonAttribute) => outranks(rank(o), me, attr)
   const saying = (key: string) =>
     others.filter((o) => o.attributes[key] !== null && o.attributes[key] !== undefined)
   return {
@@ -215,17 +216,7 @@ async function precedenceFor(ctx: WriteContext, source: ClaimSource, personId: s
       const rivals = saying(attr).filter((o) => value === null || outranksMe(o, attr))
       if (rivals.length === 0) return value
       // The best of the rivals: the one no other rival outranks, by the same rule.
-      const best = rivals.reduce((a, b) => {
-        const pa =
-          (a.policy as { attributePrecedence?: Record<string, number> }).attributePrecedence?.[attr] ??
-          a.precedence
-        const pb =
-          (b.policy as { attributePrecedence?: Record<string, number> }).attributePrecedence?.[attr] ??
-          b.precedence
-        if (pa !== pb) return pa < pb ? a : b
-        const t = a.created_at.getTime() - b.created_at.getTime()
-        return t !== 0 ? (t < 0 ? a : b) : a.id < b.id ? a : b
-      })
+      const best = rivals.reduce((a, b) => (outranks(rank(b), rank(a), attr) ? b : a))
       const v = best.attributes[attr]
       return typeof v === 'string' ? v : null
     },

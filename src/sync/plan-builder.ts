@@ -2,6 +2,7 @@ import { sql, type Kysely, type Selectable } from 'kysely'
 import type { Logger } from 'pino'
 import { canonicalJson } from '../canonical-json'
 import type { DB, PeopleTable, SourcesTable } from '../db/schema'
+import { outranks, type RankedSource } from '../org/attribute-precedence'
 import { personColumns } from '../org/records'
 import type { Connector, Page, RemoteDepartment, RemoteGroup, RemoteUser } from './connector'
 import { type PlanChangeWriter } from './plan-changes'
@@ -157,30 +158,21 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
   }
   const sourcePeople = [...identities.values()].filter((i) => !i.removed && i.personId).length
 
-  const precedenceOf = new Map<string, (attr: PersonAttribute) => number>()
-  const sources = await db
-    .selectFrom('sources')
-    .select(['id', 'precedence', 'policy', 'created_at'])
-    .execute()
-  for (const s of sources) {
-    const overrides = ((s.policy as { attributePrecedence?: Record<string, number> }).attributePrecedence ??
-      {}) as Record<string, number>
-    precedenceOf.set(s.id, (attr) => overrides[attr] ?? s.precedence)
-  }
-  // Sources of equal precedence (the default is 100 for all) must still agree on a winner, or two of
-  // them would overwrite each other's value on every run: the older source wins, then the lower id.
-  const seniority = new Map(
-    [...sources]
-      .sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || a.id.localeCompare(b.id))
-      .map((s, i) => [s.id, i]),
+  const ranked = new Map<string, RankedSource>(
+    (await db.selectFrom('sources').select(['id', 'precedence', 'policy', 'created_at']).execute()).map(
+      (s) => [s.id, { id: s.id, precedence: s.precedence, createdAt: s.created_at, policy: s.policy }],
+    ),
   )
-  const mine = precedenceOf.get(source.id) ?? (() => source.precedence)
-  /** Whether `other` outranks this source for `attr`. */
-  const outranks = (other: string, attr: PersonAttribute): boolean => {
-    const theirs = precedenceOf.get(other)?.(attr) ?? Infinity
-    const ours = mine(attr)
-    if (theirs !== ours) return theirs < ours
-    return (seniority.get(other) ?? Infinity) < (seniority.get(source.id) ?? Infinity)
+  const me: RankedSource = ranked.get(source.id) ?? {
+    id: source.id,
+    precedence: source.precedence,
+    createdAt: source.created_at,
+    policy: source.policy,
+  }
+  /** Whether source `other` outranks this one for `attr`. */
+  const outranksMe = (other: string, attr: PersonAttribute): boolean => {
+    const o = ranked.get(other)
+    return o !== undefined && outranks(o, me, attr)
   }
   const protectedNames = new Set(policy.protectedUserNames.map((n) => n.toLowerCase()))
 
@@ -409,7 +401,7 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
         (o) => o.attributes[othersKey] !== null && o.attributes[othersKey] !== undefined,
       )
       if (value === null || value === undefined) return saying.length === 0
-      return !saying.some((o) => outranks(o.sourceId, attr))
+      return !saying.some((o) => outranksMe(o.sourceId, attr))
     }
 
     for (const { remote, n, state } of users) {

@@ -319,6 +319,73 @@ describeEachDatabase('SCIM protocol', (db) => {
     })
   })
 
+  describe('groups and gone users', () => {
+    test('a group write naming an unknown member changes nothing; If-Match guards group writes too', async () => {
+      const g = await createScimSource(app, { name: 'groups-idp' })
+      const a = await g.request('POST', '/Users', user('ga@corp.example'))
+      const group = await g.request('POST', '/Groups', {
+        schemas: [CORE_GROUP],
+        displayName: 'Guarded',
+        members: [{ value: a.body.id }],
+      })
+      const version = group.headers.get('etag')!
+      const bad = await g.request('PATCH', `/Groups/${group.body.id}`, {
+        schemas: [PATCH_OP],
+        Operations: [
+          { op: 'replace', path: 'displayName', value: 'Renamed' },
+          { op: 'add', path: 'members', value: [{ value: '00000000-0000-4000-8000-000000000000' }] },
+        ],
+      })
+      expect(bad.status).toBe(400)
+      expect(bad.body.scimType).toBe('invalidValue')
+      const after = await g.request('GET', `/Groups/${group.body.id}`)
+      expect(after.body.displayName).toBe('Guarded')
+      expect(after.headers.get('etag')).toBe(version)
+
+      const renamed = await g.request(
+        'PATCH',
+        `/Groups/${group.body.id}`,
+        { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'displayName', value: 'Renamed' }] },
+        { 'if-match': version },
+      )
+      expect(renamed.status).toBe(204)
+      expect(renamed.headers.get('etag')).not.toBe(version)
+      const stale = await g.request(
+        'PATCH',
+        `/Groups/${group.body.id}`,
+        { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'displayName', value: 'Again' }] },
+        { 'if-match': version },
+      )
+      expect(stale.status).toBe(412)
+      // Another source's token does not see this group at all.
+      expect((await scim.request('GET', `/Groups/${group.body.id}`)).status).toBe(404)
+    })
+
+    test('a deleted user is gone for every verb; deleting twice is a 404', async () => {
+      const u = await scim.request('POST', '/Users', user('gone@corp.example'))
+      expect((await scim.request('DELETE', `/Users/${u.body.id}`)).status).toBe(204)
+      expect((await scim.request('DELETE', `/Users/${u.body.id}`)).status).toBe(404)
+      const patch = await scim.request('PATCH', `/Users/${u.body.id}`, {
+        schemas: [PATCH_OP],
+        Operations: [{ op: 'replace', path: 'title', value: 'x' }],
+      })
+      expect(patch.status).toBe(404)
+      expect((await scim.request('PUT', `/Users/${u.body.id}`, user('gone@corp.example'))).status).toBe(404)
+      // The user name is free again: the provider may create the user anew.
+      const again = await scim.request('POST', '/Users', user('gone@corp.example'))
+      expect(again.status).toBe(201)
+      expect(again.body.id).not.toBe(u.body.id)
+      // …and the person, suspended in their grace period, comes back with their history.
+      const personId = u.body['urn:orgsync:scim:schemas:extension:2.0:User'].personId
+      expect(again.body['urn:orgsync:scim:schemas:extension:2.0:User'].personId).toBe(personId)
+      const p = (await (await app.api('GET', `/api/v1/people/${personId}`)).json()) as {
+        status: string
+        removeAfter: string | null
+      }
+      expect(p).toMatchObject({ status: 'active', removeAfter: null })
+    })
+  })
+
   describe('Bulk', () => {
     test('bulkId references, forward ones included; failOnErrors stops the rest', async () => {
       const b = await createScimSource(app, { name: 'bulk-idp' })

@@ -60,6 +60,7 @@ const builtInSourceTypes: Readonly<Record<string, SourceType>> = {
         subject: z.string().email({ message: 'subject must be the email of a Workspace admin' }),
         customer: z.string().min(1).optional(),
         rootUrl: url('rootUrl').optional(),
+        tokenUrl: url('tokenUrl').optional(),
         departmentsFrom: z.enum(['orgUnitPath', 'organization']).optional(),
       })
       .strict(),

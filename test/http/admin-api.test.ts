@@ -249,6 +249,39 @@ describeEachDatabase('admin API', (db) => {
       expect(entraRow.secrets).not.toContain(entraSecret)
       expect(JSON.stringify(entraRow.config)).not.toContain(entraSecret)
 
+      // Google Workspace: the key is sealed; the API's root and token endpoint are configurable (fakes).
+      const googleKey = '{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----x"}'
+      const googleConfig = {
+        serviceAccountKey: googleKey,
+        subject: 'admin@corp.example',
+        rootUrl: 'https://127.0.0.1:8443/',
+        tokenUrl: 'https://127.0.0.1:8443/token',
+      }
+      const googleRes = await app.api('POST', '/api/v1/sources', {
+        type: 'google',
+        name: 'Workspace',
+        config: googleConfig,
+      })
+      const googleText = await googleRes.text()
+      expect(googleRes.status).toBe(201)
+      expect(googleText).not.toContain('PRIVATE KEY')
+      const google = JSON.parse(googleText) as { id: string }
+      expect(google).toMatchObject({
+        config: {
+          subject: 'admin@corp.example',
+          rootUrl: googleConfig.rootUrl,
+          tokenUrl: googleConfig.tokenUrl,
+        },
+        secretsSet: ['serviceAccountKey'],
+      })
+      const badToken = await app.api('POST', '/api/v1/sources', {
+        type: 'google',
+        name: 'Workspace 2',
+        config: { ...googleConfig, tokenUrl: 'not a url' },
+      })
+      expect(badToken.status).toBe(400)
+      expect(await badToken.text()).toContain('tokenUrl')
+
       // A source type without secrets stores none.
       const csv = await json<{ id: string; secretsSet: unknown }>(
         await app.api('POST', '/api/v1/sources', {
@@ -266,10 +299,11 @@ describeEachDatabase('admin API', (db) => {
         .selectAll()
         .where('action', '=', 'source.create')
         .execute()
-      expect(audit.map((a) => a.target_id).sort()).toEqual([created.id, entra.id, csv.id].sort())
+      expect(audit.map((a) => a.target_id).sort()).toEqual([created.id, entra.id, google.id, csv.id].sort())
       const allAudit = JSON.stringify(await db().handle.db.selectFrom('audit_events').selectAll().execute())
       expect(allAudit).not.toContain(ldapPassword)
       expect(allAudit).not.toContain(entraSecret)
+      expect(allAudit).not.toContain('PRIVATE KEY')
     })
 
     test('GET lists sources and returns one, without secrets', async () => {

@@ -44,6 +44,8 @@ export function sourceSyncRoutes(plans: PlanService, runs: RunService): Router {
   })
   router.post('/:id/runs', rawUpload, async (req, res) => {
     const q = parseWith(runQuery, req.query, 'query')
+    // Refused before "started" is promised: a disabled source is a 409 to the caller, not a log line.
+    await runs.runnable(req.params.id)
     const started = runs.run(req.params.id, {
       trigger: uploadOf(req) ? 'upload' : 'manual',
       actor: adminActor(req, res),

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import { sql, type Kysely, type Selectable } from 'kysely'
 import type { Logger } from 'pino'
-import type { DB, RunsTable, RunStatus, RunTrigger } from '../db/schema'
+import type { DB, RunsTable, RunStatus, RunTrigger, SourcesTable } from '../db/schema'
 import { AppError, conflict, sqlConstraint, sqlState } from '../errors'
 import type { Actor } from '../org/actor'
 import { checkLimit } from '../org/cursor'
@@ -134,6 +134,16 @@ export class RunService {
     throw conflict('could not claim a run of this source')
   }
 
+  /** The source, if it may run now: a disabled source does not, whoever asks (409 saying so). */
+  async runnable(sourceId: string): Promise<Selectable<SourcesTable>> {
+    const source = await this.plans.source(sourceId)
+    if (!source.enabled)
+      throw conflict(
+        `source "${source.name}" is disabled: enable it (PATCH {"enabled": true}) before running it`,
+      )
+    return source
+  }
+
   /** Runs the source now. Resolves when the run has finished; undefined if the slot was taken. */
   async run(
     sourceId: string,
@@ -144,7 +154,7 @@ export class RunService {
       upload?: { contentType: string; body: Buffer }
     },
   ): Promise<RunView | undefined> {
-    const source = await this.plans.source(sourceId)
+    const source = await this.runnable(sourceId)
     const run = await this.claim(source.id, options.trigger, options.slot ?? null)
     if (!run) return undefined
     const heartbeat = setInterval(() => {

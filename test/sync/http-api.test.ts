@@ -285,6 +285,17 @@ describeEachDatabase('sync: HTTP API', (db) => {
     expect(finished.items.map((r) => r.status)).toEqual(['succeeded', 'succeeded'])
     expect(finished.items[1]!.id).toBe(run.id) // newest first
     await json(await api('GET', `/sources/${source}/runs?limit=0`), 400)
+
+    // A disabled source does not run, whoever asks; nothing is recorded.
+    await json(await api('PATCH', `/sources/${source}`, { enabled: false }), 200)
+    const refused = await json<{ error: { message: string } }>(
+      await api('POST', `/sources/${source}/runs`),
+      409,
+    )
+    expect(refused.error.message).toMatch(/disabled/)
+    await json(await api('POST', `/sources/${source}/runs?wait=true`), 409)
+    const after = await json<{ items: unknown[] }>(await app.api('GET', started.runs), 200)
+    expect(after.items).toHaveLength(2)
   })
 
   test('POST /sources/{id}/check reports what an admin can act on', async () => {

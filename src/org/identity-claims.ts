@@ -149,32 +149,13 @@ async function matchPerson(
   source: ClaimSource,
   claim: PersonClaim,
 ): Promise<PersonRow | undefined> {
-  const by = source.policy.matchBy
-  const key = by === 'email' ? claim.email : by === 'employeeNumber' ? claim.employeeNumber : claim.userName
-  if (!key) return undefined
-  const column = by === 'email' ? 'email' : by === 'employeeNumber' ? 'employee_number' : 'user_name'
+  const condition = matchCondition(source, claim)
+  if (!condition) return undefined
   return ctx.trx
-    .selectFrom('people')
-    .select(personColumns)
-    .where(
-      by === 'employeeNumber' ? sql.ref(column) : sql`lower(${sql.ref(column)})`,
-      '=',
-      by === 'employeeNumber' ? key : key.toLowerCase(),
-    )
-    .where('status', '<>', 'deprovisioned')
-    .where((eb) =>
-      eb.not(
-        eb.exists(
-          eb
-            .selectFrom('identities as i')
-            .select('i.id')
-            .whereRef('i.person_id', '=', 'people.id')
-            .where('i.source_id', '=', source.id)
-            .where('i.removed_at', 'is', null),
-        ),
-      ),
-    )
-    .orderBy('created_at')
+    .selectFrom('people as p')
+    .select(personColumns.map((c) => `p.${c}` as const))
+    .where(condition)
+    .orderBy('p.created_at')
     .limit(1)
     .executeTakeFirst()
 }
@@ -223,33 +204,43 @@ async function precedenceFor(ctx: WriteContext, source: ClaimSource, personId: s
   }
 }
 
+/** The names of a department path and the path of each ancestor ("A/B" → ["A", "A/B"]). */
+function pathPrefixes(path: string | null): { names: string[]; prefixes: string[] } {
+  const names =
+    path === null
+      ? []
+      : splitPath(path)
+          .map((n) => n.trim())
+          .filter((n) => n !== '')
+  const prefixes: string[] = []
+  for (const name of names) prefixes.push(joinPath(prefixes.at(-1) ?? null, name))
+  return { names, prefixes }
+}
+
+/** Departments at these paths, by path as given. */
+async function findDepartments(ctx: WriteContext, prefixes: readonly string[]): Promise<Map<string, string>> {
+  // Compared by the database's lower() on both sides (JavaScript's case mapping differs for some
+  // letters, e.g. "İ"), the same rule as the sibling-name unique index.
+  const rows = await sql<{ id: string; prefix: string }>`
+    select d.id, p.prefix from departments d
+    join unnest(${prefixes}::text[]) as p (prefix) on lower(d.path) = lower(p.prefix)`.execute(ctx.trx)
+  return new Map(rows.rows.map((r) => [r.prefix, r.id]))
+}
+
 /** The department at this path, created (owned by the source) where missing. */
 async function departmentFor(
   ctx: WriteContext,
   source: ClaimSource,
-  path: string | null,
+  path: { names: string[]; prefixes: string[] },
+  known: ReadonlyMap<string, string>,
 ): Promise<string | null> {
-  if (path === null) return null
-  const names = splitPath(path)
-    .map((n) => n.trim())
-    .filter((n) => n !== '')
+  const { names, prefixes } = path
   if (names.length === 0) return null
-  const prefixes: string[] = []
-  for (const name of names) prefixes.push(joinPath(prefixes.at(-1) ?? null, name))
-  // Compared by the database's lower() on both sides (JavaScript's case mapping differs for some
-  // letters, e.g. "İ"), the same rule as the sibling-name unique index.
-  const find = async () => {
-    const rows = await sql<{ id: string; prefix: string }>`
-      select d.id, p.prefix from departments d
-      join unnest(${prefixes}::text[]) as p (prefix) on lower(d.path) = lower(p.prefix)`.execute(ctx.trx)
-    return new Map(rows.rows.map((r) => [r.prefix, r.id]))
-  }
-  let found = await find()
-  const deepest = found.get(prefixes.at(-1)!)
+  const deepest = known.get(prefixes.at(-1)!)
   if (deepest) return deepest
   // Two pushes may create the same department at once: the second waits, then finds it.
   await ctx.lock('department-tree')
-  found = await find()
+  const found = await findDepartments(ctx, prefixes)
   let parentId: string | null = null
   for (let i = 0; i < names.length; i++) {
     const existing = found.get(prefixes[i]!)
@@ -268,17 +259,59 @@ async function departmentFor(
   return parentId
 }
 
-/** The person behind the source's id of a manager, if that user has arrived. */
-async function managerPerson(ctx: WriteContext, source: ClaimSource, externalId: string | null) {
-  if (externalId === null) return null
-  const row = await ctx.trx
-    .selectFrom('identities')
-    .select('person_id')
-    .where('source_id', '=', source.id)
-    .where('external_id', '=', externalId)
-    .where('removed_at', 'is', null)
-    .executeTakeFirst()
-  return row?.person_id ?? null
+/** The matching rule's condition on people `p` for this claim, or undefined when the claim has no key. */
+function matchCondition(source: ClaimSource, claim: PersonClaim) {
+  const by = source.policy.matchBy
+  const key = by === 'email' ? claim.email : by === 'employeeNumber' ? claim.employeeNumber : claim.userName
+  if (!key) return undefined
+  const keyMatches =
+    by === 'employeeNumber'
+      ? sql`p.employee_number = ${key}`
+      : by === 'email'
+        ? sql`lower(p.email) = lower(${key})`
+        : sql`lower(p.user_name) = lower(${key})`
+  return sql<boolean>`${keyMatches} and p.status <> 'deprovisioned' and not exists (
+    select 1 from identities i where i.person_id = p.id and i.source_id = ${source.id} and i.removed_at is null)`
+}
+
+/**
+ * What a claim needs to know before it writes — the departments of its path that exist, its
+ * manager's person, the person the matching rule finds — in one round trip.
+ */
+async function lookUp(
+  ctx: WriteContext,
+  source: ClaimSource,
+  claim: PersonClaim,
+  prefixes: readonly string[],
+  match: boolean,
+): Promise<{ departments: Map<string, string>; managerId: string | null; matchId: string | null }> {
+  const condition = match ? matchCondition(source, claim) : undefined
+  const row = (
+    await sql<{ departments: [string, string][] | null; manager_id: string | null; match_id: string | null }>`
+      select
+        ${
+          prefixes.length > 0
+            ? sql`(select json_agg(json_build_array(p.prefix, d.id)) from departments d
+                   join unnest(${prefixes}::text[]) as p (prefix) on lower(d.path) = lower(p.prefix))`
+            : sql`null::json`
+        } as departments,
+        ${
+          claim.managerExternalId !== null
+            ? sql`(select person_id from identities where source_id = ${source.id}
+                   and external_id = ${claim.managerExternalId} and removed_at is null)`
+            : sql`null::uuid`
+        } as manager_id,
+        ${
+          condition
+            ? sql`(select p.id from people p where ${condition} order by p.created_at limit 1)`
+            : sql`null::uuid`
+        } as match_id`.execute(ctx.trx)
+  ).rows[0]!
+  return {
+    departments: new Map(row.departments ?? []),
+    managerId: row.manager_id,
+    matchId: row.match_id,
+  }
 }
 
 function isProtected(source: ClaimSource, person: PersonRow): boolean {
@@ -296,11 +329,15 @@ export async function applyClaim(
   const { claim } = input
   const existing = input.identityId ? await lockIdentity(ctx, source.id, input.identityId) : undefined
   if (existing) checkVersion(existing, input.expectedVersions)
-  const departmentId = await departmentFor(ctx, source, claim.departmentPath)
-  const managerId = await managerPerson(ctx, source, claim.managerExternalId)
+  const path = pathPrefixes(claim.departmentPath)
+  const looked = await lookUp(ctx, source, claim, path.prefixes, !existing?.person_id)
+  const departmentId = await departmentFor(ctx, source, path, looked.departments)
+  const managerId = looked.managerId
 
   let person = existing?.person_id ? await personRow(ctx, existing.person_id) : undefined
-  if (!person) person = await matchPerson(ctx, source, claim)
+  if (!person && looked.matchId) person = await personRow(ctx, looked.matchId)
+  // A linked person who is gone: find one by the matching rule after all.
+  if (!person && existing?.person_id) person = await matchPerson(ctx, source, claim)
   let personCreated = false
   if (!person) {
     const fields: PersonFields = {

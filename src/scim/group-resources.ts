@@ -4,7 +4,7 @@ import { isUuid } from '../org/write-context'
 import { filterToSql, groupFilterSchema } from './filter'
 import type { ListParams } from './list-params'
 import { etagOf, type ResourceContext } from './resource-location'
-import { sortExpression, type Listing } from './user-resources'
+import { listing, sortOrder, type Listing } from './sql-listing'
 
 /**
  * SCIM groups are the groups of a SCIM source: the provider's document (without members) in `raw`,
@@ -119,21 +119,17 @@ export async function listGroups(
 ): Promise<Listing<GroupRow>> {
   let base = db.selectFrom('groups as g').where('g.source_id', '=', sourceId)
   if (params.filter) base = base.where(filterToSql(params.filter, GROUP_FILTER_SCHEMA))
-  let rows: GroupRow[] = []
-  if (params.count > 0) {
-    let query = base.select(GROUP_COLUMNS)
-    if (params.sortBy) {
-      const expr = sortExpression(GROUP_SORTS, params.sortBy)
-      query = query.orderBy(sql`${expr} ${sql.raw(params.descending ? 'desc nulls last' : 'asc nulls last')}`)
-    }
-    rows = await query
-      .orderBy('g.id')
-      .limit(params.count)
-      .offset(params.startIndex - 1)
-      .execute()
-  }
-  if (params.startIndex === 1 && params.count > 0 && rows.length < params.count)
-    return { total: rows.length, rows }
-  const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
-  return { total: Number(n), rows }
+  const order = sortOrder(GROUP_SORTS, params)
+  return listing(
+    params,
+    () =>
+      (order ? base.orderBy(order) : base)
+        .select(GROUP_COLUMNS)
+        .orderBy('g.id')
+        .limit(params.count)
+        .offset(params.startIndex - 1)
+        .execute(),
+    async () =>
+      Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n),
+  )
 }

@@ -4,7 +4,7 @@ import { isUuid } from '../org/write-context'
 import { ENTERPRISE_USER_URN, filterToSql, userFilterSchema } from './filter'
 import type { ListParams } from './list-params'
 import { etagOf, type ResourceContext } from './resource-location'
-import { badRequest } from './scim-error'
+import { listing, sortOrder, type Listing } from './sql-listing'
 import { ORGSYNC_USER_URN } from './schema'
 
 /**
@@ -46,19 +46,6 @@ const USER_SORTS: Record<string, RawBuilder<unknown>> = {
 }
 USER_SORTS['emails.value'] = USER_SORTS.emails!
 USER_SORTS['urn:ietf:params:scim:schemas:core:2.0:user:username'] = USER_SORTS.username!
-
-export function sortExpression(
-  sorts: Record<string, RawBuilder<unknown>>,
-  sortBy: string,
-): RawBuilder<unknown> {
-  const expr = sorts[sortBy.toLowerCase()]
-  if (!expr)
-    throw badRequest(
-      'invalidValue',
-      `sortBy ${JSON.stringify(sortBy)} is not supported; sort by one of: ${Object.keys(sorts).join(', ')}`,
-    )
-  return expr
-}
 
 export interface UserRow {
   id: string
@@ -114,11 +101,6 @@ export async function findUser(db: Kysely<DB>, sourceId: string, id: string): Pr
     .executeTakeFirst()
 }
 
-export interface Listing<T> {
-  total: number
-  rows: T[]
-}
-
 export async function listUsers(
   db: Kysely<DB>,
   sourceId: string,
@@ -129,22 +111,17 @@ export async function listUsers(
     .where('i.source_id', '=', sourceId)
     .where('i.removed_at', 'is', null)
   if (params.filter) base = base.where(filterToSql(params.filter, USER_FILTER_SCHEMA))
-  let rows: UserRow[] = []
-  if (params.count > 0) {
-    let query = base.select(USER_COLUMNS)
-    if (params.sortBy) {
-      const expr = sortExpression(USER_SORTS, params.sortBy)
-      query = query.orderBy(sql`${expr} ${sql.raw(params.descending ? 'desc nulls last' : 'asc nulls last')}`)
-    }
-    rows = await query
-      .orderBy('i.id')
-      .limit(params.count)
-      .offset(params.startIndex - 1)
-      .execute()
-  }
-  // A first page that is not full holds every match: no count needed (the common `userName eq` lookup).
-  if (params.startIndex === 1 && params.count > 0 && rows.length < params.count)
-    return { total: rows.length, rows }
-  const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
-  return { total: Number(n), rows }
+  const order = sortOrder(USER_SORTS, params)
+  return listing(
+    params,
+    () =>
+      (order ? base.orderBy(order) : base)
+        .select(USER_COLUMNS)
+        .orderBy('i.id')
+        .limit(params.count)
+        .offset(params.startIndex - 1)
+        .execute(),
+    async () =>
+      Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n),
+  )
 }

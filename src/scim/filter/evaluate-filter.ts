@@ -1,6 +1,6 @@
 import { bindFilter, type BoundFilter, type ValueRef } from './bind-filter'
 import { parseDateTime } from './date-time'
-import type { CompareOperator, FilterNode } from './filter-ast'
+import { satisfiesOrder, type CompareOperator, type FilterNode } from './filter-ast'
 import type { ResourceFilterSchema } from './resource-schema'
 
 /** A SCIM resource as served: canonical attribute names, extensions under their URN. */
@@ -90,13 +90,15 @@ function compare(
     case 'integer':
     case 'decimal':
       return (
-        typeof value === 'number' && typeof operand === 'number' && ordered(op, Math.sign(value - operand))
+        typeof value === 'number' &&
+        typeof operand === 'number' &&
+        satisfiesOrder(op, Math.sign(value - operand))
       )
     case 'dateTime': {
       const stored = typeof value === 'string' ? parseDateTime(value) : undefined
       const wanted = typeof operand === 'string' ? parseDateTime(operand) : undefined
       if (!stored || !wanted) return false
-      return ordered(op, stored.micros === wanted.micros ? 0 : stored.micros < wanted.micros ? -1 : 1)
+      return satisfiesOrder(op, stored.micros === wanted.micros ? 0 : stored.micros < wanted.micros ? -1 : 1)
     }
     case 'complex':
       return false
@@ -112,27 +114,7 @@ function compareStrings(op: CompareOperator, value: string, operand: string): bo
     case 'ew':
       return value.endsWith(operand)
     default:
-      return ordered(op, compareCodePoints(value, operand))
-  }
-}
-
-/** Whether `sign` (of value − operand) satisfies an equality or ordering operator. */
-function ordered(op: CompareOperator, sign: number): boolean {
-  switch (op) {
-    case 'eq':
-      return sign === 0
-    case 'ne':
-      return sign !== 0
-    case 'gt':
-      return sign > 0
-    case 'ge':
-      return sign >= 0
-    case 'lt':
-      return sign < 0
-    case 'le':
-      return sign <= 0
-    default:
-      throw new Error(`"${op}" is not an ordering operator`)
+      return satisfiesOrder(op, compareCodePoints(value, operand))
   }
 }
 

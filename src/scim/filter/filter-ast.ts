@@ -6,6 +6,29 @@
 export const COMPARE_OPERATORS = ['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le'] as const
 export type CompareOperator = (typeof COMPARE_OPERATORS)[number]
 
+/**
+ * Whether `sign` (of value − operand: negative, zero or positive) satisfies an equality or ordering
+ * operator; the substring operators (co, sw, ew) are never satisfied by an ordering.
+ */
+export function satisfiesOrder(op: CompareOperator, sign: number): boolean {
+  switch (op) {
+    case 'eq':
+      return sign === 0
+    case 'ne':
+      return sign !== 0
+    case 'gt':
+      return sign > 0
+    case 'ge':
+      return sign >= 0
+    case 'lt':
+      return sign < 0
+    case 'le':
+      return sign <= 0
+    default:
+      return false
+  }
+}
+
 /** A JSON scalar (RFC 7644: compValue = false / null / true / number / string). */
 export type ComparisonValue = string | number | boolean | null
 

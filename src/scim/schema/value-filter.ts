@@ -1,4 +1,5 @@
 import { formatAttributePath, type CompareOperator, type FilterNode } from '../filter'
+import { satisfiesOrder } from '../filter/filter-ast'
 import { foldCase } from '../filter/evaluate-filter'
 import { badRequest } from '../scim-error'
 import { isPlainObject } from './normalise-value'
@@ -106,36 +107,18 @@ function compare(sub: AttributeDef, op: CompareOperator, value: unknown, operand
   if (value === undefined || value === null)
     return op === 'ne' ? operand !== null : operand === null && op === 'eq'
   if (typeof value === 'string' && typeof operand === 'string') {
-    if (sub.type === 'dateTime') return ordered(op, Math.sign(Date.parse(value) - Date.parse(operand)))
+    if (sub.type === 'dateTime') return satisfiesOrder(op, Math.sign(Date.parse(value) - Date.parse(operand)))
     const fold = sub.caseExact ? (s: string) => s : foldCase
     const [a, b] = [fold(value), fold(operand)]
     if (op === 'co') return a.includes(b)
     if (op === 'sw') return a.startsWith(b)
     if (op === 'ew') return a.endsWith(b)
-    return ordered(op, a === b ? 0 : a < b ? -1 : 1)
+    return satisfiesOrder(op, a === b ? 0 : a < b ? -1 : 1)
   }
   if (typeof value === 'boolean' && typeof operand === 'boolean') {
     return op === 'eq' ? value === operand : op === 'ne' ? value !== operand : false
   }
-  if (typeof value === 'number' && typeof operand === 'number') return ordered(op, Math.sign(value - operand))
+  if (typeof value === 'number' && typeof operand === 'number')
+    return satisfiesOrder(op, Math.sign(value - operand))
   return op === 'ne'
-}
-
-function ordered(op: CompareOperator, sign: number): boolean {
-  switch (op) {
-    case 'eq':
-      return sign === 0
-    case 'ne':
-      return sign !== 0
-    case 'gt':
-      return sign > 0
-    case 'ge':
-      return sign >= 0
-    case 'lt':
-      return sign < 0
-    case 'le':
-      return sign <= 0
-    default:
-      return false
-  }
 }

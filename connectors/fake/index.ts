@@ -3,7 +3,9 @@ import {
   ConnectorError,
   type Connector,
   type ConnectorDefinition,
+  type ChangePage,
   type Page,
+  type RemoteChange,
   type RemoteDepartment,
   type RemoteGroup,
   type RemoteUser,
@@ -25,6 +27,7 @@ const user = z.object({
   employeeNumber: z.string().nullish(),
   title: z.string().nullish(),
   departmentExternalId: z.string().nullish(),
+  departmentPath: z.array(z.string()).nullish(),
   manager: z
     .object({
       externalId: z.string().optional(),
@@ -35,33 +38,58 @@ const user = z.object({
   active: z.boolean().default(true),
 })
 
+const department = z.object({
+  externalId: z.string().min(1),
+  name: z.string().min(1),
+  parentExternalId: z.string().nullable(),
+})
+
+const group = z.object({
+  externalId: z.string().min(1),
+  displayName: z.string().min(1),
+  description: z.string().nullish(),
+  memberExternalIds: z.array(z.string()).default([]),
+})
+
+const change = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('user'), user }),
+  z.object({
+    kind: z.literal('user.partial'),
+    user: user.partial().extend({ externalId: z.string().min(1), active: z.boolean().optional() }),
+  }),
+  z.object({ kind: z.literal('user.removed'), externalId: z.string().min(1), deleted: z.boolean() }),
+  z.object({ kind: z.literal('department'), department }),
+  z.object({ kind: z.literal('department.removed'), externalId: z.string().min(1) }),
+  z.object({ kind: z.literal('group'), group }),
+  z.object({
+    kind: z.literal('group.delta'),
+    externalId: z.string().min(1),
+    displayName: z.string().optional(),
+    description: z.string().nullable().optional(),
+    added: z.array(z.string()).default([]),
+    removed: z.array(z.string()).default([]),
+  }),
+  z.object({ kind: z.literal('group.removed'), externalId: z.string().min(1) }),
+])
+
 export const fakeConfigSchema = z
   .object({
     users: z.array(user).default([]),
-    departments: z
-      .array(
-        z.object({
-          externalId: z.string().min(1),
-          name: z.string().min(1),
-          parentExternalId: z.string().nullable(),
-        }),
-      )
-      .default([]),
-    groups: z
-      .array(
-        z.object({
-          externalId: z.string().min(1),
-          displayName: z.string().min(1),
-          description: z.string().nullish(),
-          memberExternalIds: z.array(z.string()).default([]),
-        }),
-      )
-      .default([]),
+    departments: z.array(department).default([]),
+    groups: z.array(group).default([]),
+    /**
+     * Change tracking, like a directory with delta tokens: a full listing ends at token "round:0";
+     * `changes` from "round:N" reports rounds[N] and ends at "round:N+1" (past the last round:
+     * nothing changed). `expired`: every token is refused, so the engine must list in full.
+     */
+    incremental: z
+      .object({ rounds: z.array(z.array(change)).default([]), expired: z.boolean().default(false) })
+      .optional(),
     pageSize: z.number().int().min(1).max(10000).default(500),
     /** Fail listing `what` at page `page` (0-based) with an error of `kind`. */
     fail: z
       .object({
-        what: z.enum(['users', 'departments', 'groups', 'check']),
+        what: z.enum(['users', 'departments', 'groups', 'check', 'changes']),
         page: z.number().int().min(0).default(0),
         kind: z.enum(['auth', 'permission', 'throttled', 'transient', 'invalid-config', 'permanent']),
         /** Fail only this many times, then succeed (to exercise retries). */
@@ -89,7 +117,10 @@ function fromArrays(config: FakeConfig): FakeData {
   }
 }
 
-export function openFake(data: FakeData, config: Pick<FakeConfig, 'pageSize' | 'fail'>): Connector {
+export function openFake(
+  data: FakeData,
+  config: Pick<FakeConfig, 'pageSize' | 'fail' | 'incremental'>,
+): Connector {
   let failures = 0
   const maybeFail = (what: string, page: number) => {
     const f = config.fail
@@ -111,8 +142,30 @@ export function openFake(data: FakeData, config: Pick<FakeConfig, 'pageSize' | '
       return end < source.count ? { items, nextCursor: String(end) } : { items }
     }
   }
+  const incremental = config.incremental
+  const tracking: Pick<Connector, 'deltaToken' | 'changes'> = incremental
+    ? {
+        deltaToken: () => 'round:0',
+        async changes(token, cursor, signal): Promise<ChangePage> {
+          signal.throwIfAborted()
+          const round = /^round:(\d+)$/.exec(token)
+          if (incremental.expired || !round)
+            throw new ConnectorError('resync-required', `fake: delta token ${token} is no longer valid`)
+          maybeFail('changes', cursor === undefined ? 0 : Number(cursor) / config.pageSize)
+          const n = Number(round[1])
+          const all = (incremental.rounds[n] ?? []) as RemoteChange[]
+          const start = cursor === undefined ? 0 : Number(cursor)
+          const end = Math.min(all.length, start + config.pageSize)
+          const changes = all.slice(start, end)
+          return end < all.length
+            ? { changes, nextCursor: String(end) }
+            : { changes, deltaToken: `round:${Math.min(n + 1, incremental.rounds.length)}` }
+        },
+      }
+    : {}
   return {
     type: 'fake',
+    ...tracking,
     async check(signal) {
       signal.throwIfAborted()
       maybeFail('check', 0)

@@ -222,8 +222,13 @@ export class SourceService {
         }
         const next = this.validate(t, merged)
         // Re-sealing unchanged secrets would rewrite the row and audit a change that did not happen.
-        if (!sameJson(next, { ...row.config, ...this.openSecrets(row) }))
+        if (!sameJson(next, { ...row.config, ...this.openSecrets(row) })) {
           Object.assign(set, this.stored(t, row.id, next))
+          // What the source reads, or how, has changed: changes since the old token would be read
+          // under the old settings, and plans made under them no longer apply.
+          set.cursor = null
+          set.generation = sql`generation + 1`
+        }
       }
       if (patch.name !== undefined) {
         const name = patch.name.trim()

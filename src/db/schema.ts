@@ -167,6 +167,7 @@ export interface PlansTable {
   change_count: ColumnType<number, number | undefined, number>
   source_generation: number
   cursor_after: string | null
+  resync_reason: string | null
   held_reason: string | null
   error: string | null
   error_details: JsonNullable

@@ -20,6 +20,13 @@ export interface RemoteUser {
   title?: string | null
   /** externalId of one of this source's departments, or null for none. */
   departmentExternalId?: string | null
+  /**
+   * Or the department as names from the top ("Head Office", "Finance"), for sources whose users carry
+   * a department name rather than a reference to a department object (Entra's `department`, Google's
+   * `organizations[].department`). The engine keeps such a tree per source; it wins over
+   * departmentExternalId, and an empty array means no department.
+   */
+  departmentPath?: readonly string[] | null
   /** The manager, by this source's externalId, or by email or employee number when that is all it has. */
   manager?: { externalId?: string; email?: string; employeeNumber?: string } | null
   /** false: the source says this person has left (disabled account, suspended, terminated). */
@@ -50,14 +57,52 @@ export interface Page<T> {
   nextCursor?: string
 }
 
+/**
+ * One change an incremental source reports since a delta token. Sources that send whole records
+ * use `user`; those that send only what changed (Graph's delta) use `user.partial`, whose absent
+ * fields keep the values the engine has. The same object may be reported more than once in a round:
+ * the last report wins, partial ones merging into what came before.
+ */
+export type RemoteChange =
+  | { kind: 'user'; user: RemoteUser }
+  | { kind: 'user.partial'; user: Partial<RemoteUser> & { externalId: string } }
+  /** Gone from the source: `deleted` for good (→ deprovision), or `soft` (restorable; → suspend). */
+  | { kind: 'user.removed'; externalId: string; deleted: boolean }
+  | { kind: 'department'; department: RemoteDepartment }
+  | { kind: 'department.removed'; externalId: string }
+  /** A group as a whole, members included (they replace what the engine has). */
+  | { kind: 'group'; group: RemoteGroup }
+  /** Changes to a group: its names when given, and members added and removed (by user externalId). */
+  | {
+      kind: 'group.delta'
+      externalId: string
+      displayName?: string
+      description?: string | null
+      added: string[]
+      removed: string[]
+    }
+  | { kind: 'group.removed'; externalId: string }
+
+export interface ChangePage {
+  changes: RemoteChange[]
+  /** Where the next page of this round starts; absent on the last page. */
+  nextCursor?: string
+  /** On the last page: the token the next round starts from. */
+  deltaToken?: string
+}
+
 export interface CheckResult {
   ok: boolean
   /** What was checked, each with its outcome, for the admin's screen. */
   checks: { name: string; ok: boolean; message: string }[]
 }
 
+/**
+ * `resync-required`: the delta token is no longer valid (expired, or the source's state was reset);
+ * the engine answers with a full listing.
+ */
 export type ConnectorErrorKind =
-  'auth' | 'permission' | 'throttled' | 'transient' | 'invalid-config' | 'permanent'
+  'auth' | 'permission' | 'throttled' | 'transient' | 'invalid-config' | 'permanent' | 'resync-required'
 
 /**
  * A connector's failure, written for an admin (`entra: client secret expired on 2026-10-01`).
@@ -85,6 +130,13 @@ export interface Connector {
   listUsers(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteUser>>
   listDepartments(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteDepartment>>
   listGroups(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteGroup>>
+  /**
+   * Incremental sources: after a full listing, the token from which `changes` reports what changed
+   * since it (the engine saves it as the source's cursor when the plan applies).
+   */
+  deltaToken?(): string | undefined
+  /** Incremental sources: what changed since `token`, page by page within the round. */
+  changes?(token: string, cursor: string | undefined, signal: AbortSignal): Promise<ChangePage>
 }
 
 export interface ConnectorDeps {

@@ -4,105 +4,60 @@ import { canonicalJson } from '../canonical-json'
 import type { DB, PeopleTable, SourcesTable } from '../db/schema'
 import { outranks, type RankedSource } from '../org/attribute-precedence'
 import { personColumns } from '../org/records'
-import type { Connector, Page, RemoteDepartment, RemoteGroup, RemoteUser } from './connector'
+import { ChangeRound } from './change-round'
+import { chunks } from './chunks'
+import type { Connector, Page, RemoteDepartment, RemoteUser } from './connector'
 import { type PlanChangeWriter } from './plan-changes'
+import { PlanError } from './plan-error'
+import { planGroupChanges, planListedGroups, type GroupPlanContext } from './plan-groups'
+import { planManagers, type PendingManager } from './plan-managers'
+import { cleanPath, mergePartial, normalise, pathExternalId, type Normalised } from './remote-user'
 import { PERSON_ATTRIBUTES, type PersonAttribute, type SourcePolicy } from './source-policy'
 
-/** A plan that cannot be made: the message names what is wrong in the source's data. */
-export class PlanError extends Error {
-  constructor(
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message)
-    this.name = 'PlanError'
-  }
-}
+export { PlanError } from './plan-error'
 
 type PersonRow = Omit<Selectable<PeopleTable>, 'search_text'>
 
 interface IdentityState {
   id: string
   personId: string | null
+  attributes: Record<string, unknown>
   /** Canonical JSON of the normalised attributes last stored. */
   json: string
   active: boolean
   removed: boolean
   version: number
+  raw?: unknown
 }
 
-/** What this source says about a person, in the org's terms (department and manager resolved later). */
-interface Normalised {
-  userName: string
-  displayName: string | null
-  givenName: string | null
-  familyName: string | null
-  email: string | null
-  employeeNumber: string | null
-  title: string | null
-  departmentExternalId: string | null
-  manager: { externalId?: string; email?: string; employeeNumber?: string } | null
-  active: boolean
-}
-
-interface PendingManager {
-  /** The person (id) or the plan's new person (ref). */
-  person: string
-  /** null: this source (which wins the attribute) names no manager, so the link goes. */
-  manager: Normalised['manager']
-  current: string | null
-  baseVersion: number | null
-  /** The person's department, for the plan's subtree filter. */
-  departmentId: string | null
+interface OwnedDepartment {
+  id: string
+  name: string
+  parent_id: string | null
+  external_id: string | null
+  version: number
+  virtual: boolean
 }
 
 const PAGE_BATCH_LIMIT = 10_000
-const ID_CHUNK = 1000
-
-function text(v: string | null | undefined): string | null {
-  if (v === undefined || v === null) return null
-  const t = v.trim()
-  return t === '' ? null : t
-}
-
-function normalise(u: RemoteUser): Normalised {
-  const manager =
-    u.manager && (u.manager.externalId || u.manager.email || u.manager.employeeNumber)
-      ? Object.fromEntries(
-          Object.entries(u.manager).filter(([, v]) => typeof v === 'string' && v.trim() !== ''),
-        )
-      : null
-  return {
-    userName: u.userName.trim(),
-    displayName: text(u.displayName),
-    givenName: text(u.givenName),
-    familyName: text(u.familyName),
-    email: text(u.email)?.toLowerCase() ?? null,
-    employeeNumber: text(u.employeeNumber),
-    title: text(u.title),
-    departmentExternalId: text(u.departmentExternalId),
-    manager,
-    active: u.active,
-  }
-}
-
-function chunks<T>(items: T[], size = ID_CHUNK): T[][] {
-  const out: T[][] = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
-}
+/** Users planned together: one round of lookups per batch. */
+const USER_BATCH = 1000
 
 async function* pages<T>(
   list: (cursor: string | undefined, signal: AbortSignal) => Promise<Page<T>>,
   signal: AbortSignal,
   what: string,
+  onLast?: (page: Page<T>) => void,
 ): AsyncGenerator<T[]> {
   let cursor: string | undefined
   for (let n = 0; n < PAGE_BATCH_LIMIT * 100; n++) {
     signal.throwIfAborted()
     const page = await list(cursor, signal)
     yield page.items
-    if (!page.nextCursor) return
+    if (!page.nextCursor) {
+      onLast?.(page)
+      return
+    }
     if (page.nextCursor === cursor)
       throw new PlanError(`${what}: the source returned the same page cursor twice`)
     cursor = page.nextCursor
@@ -126,6 +81,10 @@ export interface BuildResult {
   warnings: string[]
   /** People of this source before the plan (the base of the deletion guard's share). */
   sourcePeople: number
+  /** Where the source's next incremental round starts, once this plan applies. */
+  deltaToken?: string
+  /** Objects the source reported (an incremental round), or users it listed (a full one). */
+  read: number
 }
 
 /**
@@ -134,55 +93,9 @@ export interface BuildResult {
  * a few keys), not by the records: pages are processed and dropped.
  */
 export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
-  const { db, source, policy, writer } = ctx
-  const warnings: string[] = []
-  const warn = (message: string) => {
-    if (warnings.length < 1000) warnings.push(message)
-  }
-
-  // ---- this source's identities, and the precedence of every source --------------------------
-  const identities = new Map<string, IdentityState>()
-  for (const row of await db
-    .selectFrom('identities')
-    .select(['id', 'external_id', 'person_id', 'attributes', 'active', 'removed_at', 'version'])
-    .where('source_id', '=', source.id)
-    .execute()) {
-    identities.set(row.external_id, {
-      id: row.id,
-      personId: row.person_id,
-      json: canonicalJson(row.attributes) ?? '{}',
-      active: row.active,
-      removed: row.removed_at !== null,
-      version: row.version,
-    })
-  }
-  const sourcePeople = [...identities.values()].filter((i) => !i.removed && i.personId).length
-
-  const ranked = new Map<string, RankedSource>(
-    (await db.selectFrom('sources').select(['id', 'precedence', 'policy', 'created_at']).execute()).map(
-      (s) => [s.id, { id: s.id, precedence: s.precedence, createdAt: s.created_at, policy: s.policy }],
-    ),
-  )
-  const me: RankedSource = ranked.get(source.id) ?? {
-    id: source.id,
-    precedence: source.precedence,
-    createdAt: source.created_at,
-    policy: source.policy,
-  }
-  /** Whether source `other` outranks this one for `attr`. */
-  const outranksMe = (other: string, attr: PersonAttribute): boolean => {
-    const o = ranked.get(other)
-    return o !== undefined && outranks(o, me, attr)
-  }
-  const protectedNames = new Set(policy.protectedUserNames.map((n) => n.toLowerCase()))
-
-  // ---- departments ------------------------------------------------------------------------------
-  const deptRef = new Map<string, string>() // remote externalId → department id or "d:" ref
-  // A department the plan creates has no id yet: changes inside it are filed under its nearest
-  // existing ancestor, so GET /plans/{id}/changes?departmentId= finds them.
-  const deptAnchor = new Map<string, string | null>() // "d:" ref → nearest existing ancestor id
-  const anchorOf = (ref: string | null): string | null =>
-    ref === null ? null : ref.startsWith('d:') ? (deptAnchor.get(ref) ?? null) : ref
+  const b = new PlanBuilder(ctx, 'full')
+  await b.loadAllIdentities()
+  await b.loadDepartments()
   const remoteDepts: RemoteDepartment[] = []
   for await (const items of pages(
     ctx.connector.listDepartments.bind(ctx.connector),
@@ -191,144 +104,530 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
   )) {
     remoteDepts.push(...items)
   }
-  const owned = new Map(
-    (
-      await db
-        .selectFrom('departments')
-        .select(['id', 'name', 'parent_id', 'external_id', 'version', 'virtual'])
-        .where('source_id', '=', source.id)
-        .execute()
-    ).map((d) => [d.external_id ?? '', d]),
-  )
-  // Existing departments by parent and lower-cased name, to adopt rather than duplicate. Not one of
-  // this source's own that it still lists under its own id: that one stays itself (perhaps being
-  // renamed away from the name), and merging a new department into it would mix their people.
-  const listedIds = new Set(remoteDepts.map((d) => d.externalId))
-  const byParentName = new Map<string, string>()
-  for (const d of await db
-    .selectFrom('departments')
-    .select(['id', 'parent_id', 'name', 'source_id', 'external_id'])
-    .execute()) {
-    if (d.source_id === source.id && d.external_id !== null && listedIds.has(d.external_id)) continue
-    byParentName.set(`${d.parent_id ?? ''}\u0000${d.name.toLowerCase()}`, d.id)
-  }
-  const adoptedIds = new Set<string>() // existing departments that listed ones map onto
-  const remoteById = new Map(remoteDepts.map((d) => [d.externalId, d]))
-  const movedAway = new Set<string>() // departments the plan moves to another parent
-  const ordered: RemoteDepartment[] = []
-  const placed = new Set<string>()
-  const place = (d: RemoteDepartment, trail: string[]) => {
-    if (placed.has(d.externalId)) return
-    if (trail.includes(d.externalId))
-      throw new PlanError(`department cycle in the source: ${[...trail, d.externalId].join(' → ')}`)
-    const parent = d.parentExternalId ? remoteById.get(d.parentExternalId) : undefined
-    if (d.parentExternalId && !parent)
-      warn(`department ${d.externalId} names an unknown parent ${d.parentExternalId}: placed at the top`)
-    if (parent) place(parent, [...trail, d.externalId])
-    placed.add(d.externalId)
-    ordered.push(d)
-  }
-  for (const d of remoteDepts) place(d, [])
+  await b.planDepartments(remoteDepts)
 
-  // Renames first: a department the plan creates (or moves) may take the name another one is
-  // giving up in the same plan, and sibling names are unique at every step of the apply.
-  for (const d of ordered) {
-    const existing = owned.get(d.externalId)
-    if (existing && !existing.virtual && existing.name !== d.name.trim()) {
-      await writer.add({
-        kind: 'department.rename',
-        targetId: existing.id,
-        baseVersion: existing.version,
-        departmentId: existing.id,
-        before: { name: existing.name },
-        after: { name: d.name.trim() },
-      })
+  let read = 0
+  for await (const page of pages(ctx.connector.listUsers.bind(ctx.connector), ctx.signal, 'list users')) {
+    read += page.length
+    for (const batch of chunks(page, USER_BATCH)) await b.planUsers(batch.map((user) => ({ user })))
+    ctx.onProgress?.(read)
+  }
+  // A full listing that no longer has someone: a leaver.
+  await b.planRemovals(
+    [...b.identities.entries()]
+      .filter(([ext, s]) => !b.seen.has(ext) && !s.removed)
+      .map(([externalId]) => ({ externalId, deleted: false })),
+  )
+  await b.planManagers()
+  await planListedGroups(
+    b.groupContext(),
+    pages(ctx.connector.listGroups.bind(ctx.connector), ctx.signal, 'list groups'),
+  )
+  await b.planDepartmentDeletes(null)
+  await ctx.writer.flush()
+  return {
+    warnings: b.warnings,
+    sourcePeople: b.sourcePeople,
+    deltaToken: ctx.connector.deltaToken?.(),
+    read,
+  }
+}
+
+/**
+ * Reads what changed since `token` and plans only that: the objects the round names, looked up by
+ * id, so a small change to a large directory makes a small, fast plan. A connector that finds the
+ * token no longer valid throws ConnectorError('resync-required'), and the caller plans in full.
+ */
+export async function buildIncrementalPlan(ctx: BuildContext, token: string): Promise<BuildResult> {
+  const { connector } = ctx
+  if (!connector.changes) throw new PlanError(`source type ${connector.type} cannot report changes`)
+  const round = new ChangeRound()
+  let cursor: string | undefined
+  for (let n = 0; ; n++) {
+    ctx.signal.throwIfAborted()
+    if (n >= PAGE_BATCH_LIMIT * 100)
+      throw new PlanError('changes: more pages than any directory has; the source paging looks broken')
+    const page = await connector.changes(token, cursor, ctx.signal)
+    round.add(page)
+    ctx.onProgress?.(round.reported)
+    if (!page.nextCursor) break
+    if (page.nextCursor === cursor)
+      throw new PlanError('changes: the source returned the same page cursor twice')
+    cursor = page.nextCursor
+  }
+  if (round.deltaToken === undefined)
+    throw new PlanError('changes: the source ended the round without a token for the next one')
+
+  const b = new PlanBuilder(ctx, 'incremental')
+  b.sourcePeople = await b.countSourcePeople()
+  await b.loadDepartments()
+  const departments = [...round.departments.values()].filter((d): d is RemoteDepartment => d !== null)
+  await b.planDepartments(departments)
+
+  const userChanges = [...round.users.entries()]
+  for (const batch of chunks(userChanges, USER_BATCH)) {
+    await b.loadIdentities(batch.map(([ext]) => ext))
+    const planned: { user: RemoteUser }[] = []
+    const removals: { externalId: string; deleted: boolean }[] = []
+    for (const [externalId, change] of batch) {
+      if (change.kind === 'removed') {
+        removals.push({ externalId, deleted: change.deleted })
+        continue
+      }
+      const state = b.identities.get(externalId)
+      const user =
+        change.kind === 'whole'
+          ? change.user
+          : mergePartial(
+              state ? { attributes: state.attributes as unknown as Normalised, raw: state.raw } : undefined,
+              change.user,
+            )
+      if (user.active === undefined) user.active = true
+      planned.push({ user: user as RemoteUser })
+    }
+    await b.planUsers(planned)
+    await b.planRemovals(removals)
+  }
+  await b.planManagers()
+  await planGroupChanges(b.groupContext(), round.groups)
+  const gone = [...round.departments.entries()].filter(([, d]) => d === null).map(([ext]) => ext)
+  await b.planDepartmentDeletes(gone)
+  await ctx.writer.flush()
+  return {
+    warnings: b.warnings,
+    sourcePeople: b.sourcePeople,
+    deltaToken: round.deltaToken,
+    read: round.reported,
+  }
+}
+
+/**
+ * The state of one plan being made: what the source had, what this plan has decided so far, and the
+ * lookups that let later changes refer to rows the plan itself creates.
+ */
+class PlanBuilder {
+  readonly warnings: string[] = []
+  /** This source's identities: all of them (full) or those the round names (incremental). */
+  readonly identities = new Map<string, IdentityState>()
+  sourcePeople = 0
+  readonly seen = new Set<string>()
+
+  private ranked = new Map<string, RankedSource>()
+  private me!: RankedSource
+  private readonly protectedNames: Set<string>
+
+  // departments
+  private readonly deptRef = new Map<string, string>() // remote externalId → department id or "d:" ref
+  // A department the plan creates has no id yet: changes inside it are filed under its nearest
+  // existing ancestor, so GET /plans/{id}/changes?departmentId= finds them.
+  private readonly deptAnchor = new Map<string, string | null>()
+  private owned = new Map<string, OwnedDepartment>()
+  private readonly byParentName = new Map<string, string>()
+  private readonly adoptedIds = new Set<string>()
+  private readonly movedAway = new Set<string>()
+  private readonly listedDepts = new Set<string>()
+  private readonly pathNames = new Map<string, string[]>() // path externalId → its names, as read
+
+  // people
+  private readonly personOf = new Map<string, string>() // remote externalId → person id or "p:" ref
+  private readonly byEmail = new Map<string, string>()
+  private readonly byEmployeeNumber = new Map<string, string>()
+  private readonly pendingManagers: PendingManager[] = []
+  private readonly movedOut = new Map<string, number>() // department id → people moved out of it
+  private readonly claimed = new Set<string>() // people linked by this plan (one identity per source each)
+  private readonly names = new Map<string, string>() // person id or "p:" ref → user name, for messages
+
+  constructor(
+    private readonly ctx: BuildContext,
+    private readonly mode: 'full' | 'incremental',
+  ) {
+    this.protectedNames = new Set(ctx.policy.protectedUserNames.map((n) => n.toLowerCase()))
+  }
+
+  warn = (message: string): void => {
+    if (this.warnings.length < 1000) this.warnings.push(message)
+  }
+
+  private get db(): Kysely<DB> {
+    return this.ctx.db
+  }
+
+  private get source(): Selectable<SourcesTable> {
+    return this.ctx.source
+  }
+
+  // ---- identities ---------------------------------------------------------------------------------
+
+  private identitySelect() {
+    return this.db
+      .selectFrom('identities')
+      .select(['id', 'external_id', 'person_id', 'attributes', 'active', 'removed_at', 'version'])
+      .where('source_id', '=', this.source.id)
+  }
+
+  private remember(row: {
+    id: string
+    external_id: string
+    person_id: string | null
+    attributes: Record<string, unknown>
+    active: boolean
+    removed_at: Date | null
+    version: number
+    raw?: unknown
+  }): void {
+    this.identities.set(row.external_id, {
+      id: row.id,
+      personId: row.person_id,
+      attributes: row.attributes,
+      json: canonicalJson(row.attributes) ?? '{}',
+      active: row.active,
+      removed: row.removed_at !== null,
+      version: row.version,
+      raw: row.raw,
+    })
+  }
+
+  async loadAllIdentities(): Promise<void> {
+    for (const row of await this.identitySelect().execute()) this.remember(row)
+    this.sourcePeople = [...this.identities.values()].filter((i) => !i.removed && i.personId).length
+  }
+
+  /** Incremental: the identities a batch names (with their raw records, which partial ones merge into). */
+  async loadIdentities(externalIds: string[]): Promise<void> {
+    const missing = externalIds.filter((e) => !this.identities.has(e))
+    for (const part of chunks(missing)) {
+      for (const row of await this.identitySelect().select('raw').where('external_id', 'in', part).execute())
+        this.remember(row)
     }
   }
-  for (const d of ordered) {
-    const parentRef = d.parentExternalId ? (deptRef.get(d.parentExternalId) ?? null) : null
-    const existing = owned.get(d.externalId)
-    if (existing) {
-      deptRef.set(d.externalId, existing.id)
-      if (existing.virtual) continue
-      if ((existing.parent_id ?? null) !== parentRef) {
-        if (existing.parent_id) movedAway.add(existing.id)
+
+  async countSourcePeople(): Promise<number> {
+    const row = await this.db
+      .selectFrom('identities')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('source_id', '=', this.source.id)
+      .where('removed_at', 'is', null)
+      .where('person_id', 'is not', null)
+      .executeTakeFirstOrThrow()
+    return Number(row.n)
+  }
+
+  /** Person ids or refs for this source's users by externalId: this run's first, then the stored ones. */
+  peopleOf = async (externalIds: string[]): Promise<Map<string, string>> => {
+    const out = new Map<string, string>()
+    const unknown: string[] = []
+    for (const ext of externalIds) {
+      const ref = this.personOf.get(ext) ?? this.identities.get(ext)?.personId
+      if (ref) out.set(ext, ref)
+      else if (this.mode === 'incremental' && !this.identities.has(ext)) unknown.push(ext)
+    }
+    for (const part of chunks(unknown)) {
+      for (const r of await this.db
+        .selectFrom('identities')
+        .select(['external_id', 'person_id'])
+        .where('source_id', '=', this.source.id)
+        .where('external_id', 'in', part)
+        .where('person_id', 'is not', null)
+        .execute()) {
+        out.set(r.external_id, r.person_id!)
+      }
+    }
+    return out
+  }
+
+  groupContext(): GroupPlanContext {
+    return {
+      db: this.db,
+      source: this.source,
+      writer: this.ctx.writer,
+      warn: this.warn,
+      peopleOf: this.peopleOf,
+    }
+  }
+
+  // ---- precedence -----------------------------------------------------------------------------------
+
+  private async loadRanks(): Promise<void> {
+    this.ranked = new Map<string, RankedSource>(
+      (
+        await this.db.selectFrom('sources').select(['id', 'precedence', 'policy', 'created_at']).execute()
+      ).map((s) => [s.id, { id: s.id, precedence: s.precedence, createdAt: s.created_at, policy: s.policy }]),
+    )
+    this.me = this.ranked.get(this.source.id) ?? {
+      id: this.source.id,
+      precedence: this.source.precedence,
+      createdAt: this.source.created_at,
+      policy: this.source.policy,
+    }
+  }
+
+  /** Whether source `other` outranks this one for `attr`. */
+  private outranksMe(other: string, attr: PersonAttribute): boolean {
+    const o = this.ranked.get(other)
+    return o !== undefined && outranks(o, this.me, attr)
+  }
+
+  // ---- departments ------------------------------------------------------------------------------------
+
+  async loadDepartments(): Promise<void> {
+    await this.loadRanks()
+    this.owned = new Map(
+      (
+        await this.db
+          .selectFrom('departments')
+          .select(['id', 'name', 'parent_id', 'external_id', 'version', 'virtual'])
+          .where('source_id', '=', this.source.id)
+          .execute()
+      ).map((d) => [d.external_id ?? '', d]),
+    )
+    // An incremental round names only what changed: the rest of this source's tree stays as it is.
+    if (this.mode === 'incremental') for (const [ext, d] of this.owned) this.deptRef.set(ext, d.id)
+  }
+
+  /** Departments the source lists (all of them, or a round's changed ones): create, rename, move. */
+  async planDepartments(remoteDepts: RemoteDepartment[]): Promise<void> {
+    const { writer } = this.ctx
+    // Existing departments by parent and lower-cased name, to adopt rather than duplicate. Not one of
+    // this source's own that it still lists under its own id: that one stays itself (perhaps being
+    // renamed away from the name), and merging a new department into it would mix their people.
+    const listedIds = new Set(remoteDepts.map((d) => d.externalId))
+    for (const id of listedIds) this.listedDepts.add(id)
+    for (const d of await this.db
+      .selectFrom('departments')
+      .select(['id', 'parent_id', 'name', 'source_id', 'external_id'])
+      .execute()) {
+      if (
+        d.source_id === this.source.id &&
+        d.external_id !== null &&
+        (listedIds.has(d.external_id) || this.mode === 'incremental')
+      )
+        continue
+      this.byParentName.set(`${d.parent_id ?? ''}\u0000${d.name.toLowerCase()}`, d.id)
+    }
+    const remoteById = new Map(remoteDepts.map((d) => [d.externalId, d]))
+    const ordered: RemoteDepartment[] = []
+    const placed = new Set<string>()
+    const place = (d: RemoteDepartment, trail: string[]) => {
+      if (placed.has(d.externalId)) return
+      if (trail.includes(d.externalId))
+        throw new PlanError(`department cycle in the source: ${[...trail, d.externalId].join(' → ')}`)
+      const parent = d.parentExternalId ? remoteById.get(d.parentExternalId) : undefined
+      if (d.parentExternalId && !parent && !this.deptRef.has(d.parentExternalId))
+        this.warn(
+          `department ${d.externalId} names an unknown parent ${d.parentExternalId}: placed at the top`,
+        )
+      if (parent) place(parent, [...trail, d.externalId])
+      placed.add(d.externalId)
+      ordered.push(d)
+    }
+    for (const d of remoteDepts) place(d, [])
+
+    // Renames first: a department the plan creates (or moves) may take the name another one is
+    // giving up in the same plan, and sibling names are unique at every step of the apply.
+    for (const d of ordered) {
+      const existing = this.owned.get(d.externalId)
+      if (existing && !existing.virtual && existing.name !== d.name.trim()) {
         await writer.add({
-          kind: 'department.move',
+          kind: 'department.rename',
           targetId: existing.id,
           baseVersion: existing.version,
           departmentId: existing.id,
-          before: { parentId: existing.parent_id },
-          after: { parentRef },
+          before: { name: existing.name },
+          after: { name: d.name.trim() },
         })
       }
-      continue
     }
+    for (const d of ordered) {
+      const parentRef = d.parentExternalId ? (this.deptRef.get(d.parentExternalId) ?? null) : null
+      const existing = this.owned.get(d.externalId)
+      if (existing) {
+        this.deptRef.set(d.externalId, existing.id)
+        if (existing.virtual) continue
+        if ((existing.parent_id ?? null) !== parentRef) {
+          if (existing.parent_id) this.movedAway.add(existing.id)
+          await writer.add({
+            kind: 'department.move',
+            targetId: existing.id,
+            baseVersion: existing.version,
+            departmentId: existing.id,
+            before: { parentId: existing.parent_id },
+            after: { parentRef },
+          })
+        }
+        continue
+      }
+      await this.createOrAdopt(d.externalId, d.name.trim(), parentRef)
+    }
+  }
+
+  private async createOrAdopt(externalId: string, name: string, parentRef: string | null): Promise<string> {
     const adopted = parentRef?.startsWith('d:')
       ? undefined
-      : byParentName.get(`${parentRef ?? ''}\u0000${d.name.trim().toLowerCase()}`)
+      : this.byParentName.get(`${parentRef ?? ''}\u0000${name.toLowerCase()}`)
     if (adopted) {
-      deptRef.set(d.externalId, adopted)
-      adoptedIds.add(adopted)
-      continue
+      this.deptRef.set(externalId, adopted)
+      this.adoptedIds.add(adopted)
+      return adopted
     }
-    const ref = `d:${d.externalId}`
-    deptRef.set(d.externalId, ref)
-    deptAnchor.set(ref, anchorOf(parentRef))
-    await writer.add({
+    const ref = `d:${externalId}`
+    this.deptRef.set(externalId, ref)
+    this.deptAnchor.set(ref, this.anchorOf(parentRef))
+    await this.ctx.writer.add({
       kind: 'department.create',
       ref,
-      departmentId: anchorOf(parentRef),
-      after: { name: d.name.trim(), parentRef, externalId: d.externalId },
+      departmentId: this.anchorOf(parentRef),
+      after: { name, parentRef, externalId },
     })
+    return ref
   }
-  const resolveDept = (ext: string | null): string | null => {
+
+  private anchorOf(ref: string | null): string | null {
+    return ref === null ? null : ref.startsWith('d:') ? (this.deptAnchor.get(ref) ?? null) : ref
+  }
+
+  /** The department at a path (RemoteUser.departmentPath), planned into being on first sight. */
+  private async ensurePath(names: string[]): Promise<string> {
+    let parentRef: string | null = null
+    for (let i = 1; i <= names.length; i++) {
+      const prefix = names.slice(0, i)
+      const ext = pathExternalId(prefix)
+      this.listedDepts.add(ext)
+      const known = this.deptRef.get(ext)
+      const name = prefix[prefix.length - 1]!
+      const existing = this.owned.get(ext)
+      if (existing && !this.pathNames.has(ext) && !existing.virtual && existing.name !== name) {
+        // Same department, other case or Unicode form: the source's spelling wins.
+        await this.ctx.writer.add({
+          kind: 'department.rename',
+          targetId: existing.id,
+          baseVersion: existing.version,
+          departmentId: existing.id,
+          before: { name: existing.name },
+          after: { name },
+        })
+      }
+      if (!this.pathNames.has(ext)) this.pathNames.set(ext, prefix)
+      if (known !== undefined) {
+        parentRef = known
+        continue
+      }
+      if (existing) {
+        this.deptRef.set(ext, existing.id)
+        parentRef = existing.id
+        continue
+      }
+      parentRef = await this.createOrAdopt(ext, name, parentRef)
+    }
+    return parentRef!
+  }
+
+  private async resolveDept(remote: RemoteUser, n: Normalised): Promise<string | null> {
+    const ext = n.departmentExternalId
     if (ext === null) return null
-    const ref = deptRef.get(ext)
+    if (remote.departmentPath !== undefined) {
+      const names = cleanPath(remote.departmentPath)
+      return names ? this.ensurePath(names) : null
+    }
+    const ref = this.deptRef.get(ext)
     if (ref === undefined)
-      warn(`a user's department ${ext} is not in the source's department listing: left without one`)
+      this.warn(`a user's department ${ext} is not in the source's department listing: left without one`)
     return ref ?? null
   }
 
-  // ---- users ------------------------------------------------------------------------------------
-  const seen = new Set<string>()
-  const personOf = new Map<string, string>() // remote externalId → person id or "p:" ref
-  const byEmail = new Map<string, string>()
-  const byEmployeeNumber = new Map<string, string>()
-  const pendingManagers: PendingManager[] = []
-  const movedOut = new Map<string, number>() // department id → people the plan moves out of it
-  const claimed = new Set<string>() // people linked by this plan (one identity per source each)
-  const names = new Map<string, string>() // person id or "p:" ref → user name, for messages
-  let usersRead = 0
-
-  for await (const page of pages(ctx.connector.listUsers.bind(ctx.connector), ctx.signal, 'list users')) {
-    const users: { remote: RemoteUser; n: Normalised; state: IdentityState | undefined }[] = []
-    for (const remote of page) {
-      if (!remote.externalId || seen.has(remote.externalId)) {
-        if (remote.externalId) warn(`user ${remote.externalId} is listed twice: the first one counts`)
-        continue
+  /** This source's departments that are gone (`gone`, or all unlisted ones in a full plan) and empty. */
+  async planDepartmentDeletes(gone: string[] | null): Promise<void> {
+    const { db } = this
+    // Not one a listed department was adopted onto (the source re-keyed it): it is in use.
+    const candidates = [...this.owned.values()].filter(
+      (d) =>
+        !d.virtual &&
+        !this.adoptedIds.has(d.id) &&
+        (gone === null ? !this.listedDepts.has(d.external_id ?? '') : gone.includes(d.external_id ?? '')),
+    )
+    if (candidates.length === 0) return
+    const deleting = new Set(candidates.map((d) => d.id))
+    const ids = candidates.map((d) => d.id)
+    const peopleIn = new Map<string, number>()
+    const childrenOf = new Map<string, string[]>()
+    for (const part of chunks(ids)) {
+      for (const r of await db
+        .selectFrom('people')
+        .select(['department_id', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('department_id', 'in', part)
+        .groupBy('department_id')
+        .execute()) {
+        peopleIn.set(r.department_id!, Number(r.n))
       }
-      if (!remote.userName?.trim()) {
-        warn(`user ${remote.externalId} has no user name: skipped`)
-        continue
+      for (const c of await db
+        .selectFrom('departments')
+        .select(['id', 'parent_id'])
+        .where('parent_id', 'in', part)
+        .execute()) {
+        childrenOf.set(c.parent_id!, [...(childrenOf.get(c.parent_id!) ?? []), c.id])
       }
-      seen.add(remote.externalId)
-      users.push({ remote, n: normalise(remote), state: identities.get(remote.externalId) })
     }
-    usersRead += page.length
-    ctx.onProgress?.(usersRead)
+    // Deepest first, so a parent is deleted only after the children that go with it.
+    const depth = new Map<string, number>()
+    const depthOf = (id: string): number => depth.get(id) ?? 0
+    const visit = (id: string, d: number) => {
+      depth.set(id, Math.max(depthOf(id), d))
+      for (const c of childrenOf.get(id) ?? []) if (deleting.has(c)) visit(c, d + 1)
+    }
+    for (const id of ids) visit(id, 0)
+    const deleted = new Set<string>()
+    for (const d of [...candidates].sort((a, b) => depthOf(b.id) - depthOf(a.id))) {
+      const remaining = (peopleIn.get(d.id) ?? 0) - (this.movedOut.get(d.id) ?? 0)
+      // Children the plan deletes first or moves elsewhere do not keep a department.
+      const children = (childrenOf.get(d.id) ?? []).filter((c) => !deleted.has(c) && !this.movedAway.has(c))
+      if (remaining > 0 || children.length > 0) {
+        this.warn(
+          `department ${d.name} is gone from the source but still has people or sub-departments: kept`,
+        )
+        continue
+      }
+      deleted.add(d.id)
+      await this.ctx.writer.add({
+        kind: 'department.delete',
+        targetId: d.id,
+        baseVersion: d.version,
+        departmentId: d.id,
+        before: { name: d.name },
+      })
+    }
+  }
+
+  // ---- users --------------------------------------------------------------------------------------------
+
+  /** One batch of users the source lists or reports changed: link, create, update, move, suspend. */
+  async planUsers(batch: { user: Partial<RemoteUser> & { externalId: string } }[]): Promise<void> {
+    const { db, source } = this
+    const { policy, writer } = this.ctx
+    const users: { remote: RemoteUser; n: Normalised; state: IdentityState | undefined }[] = []
+    for (const { user } of batch) {
+      if (!user.externalId || this.seen.has(user.externalId)) {
+        if (user.externalId) this.warn(`user ${user.externalId} is listed twice: the first one counts`)
+        continue
+      }
+      if (!user.userName?.trim()) {
+        this.warn(`user ${user.externalId} has no user name: skipped`)
+        continue
+      }
+      this.seen.add(user.externalId)
+      const remote = user as RemoteUser
+      users.push({ remote, n: normalise(remote), state: this.identities.get(user.externalId) })
+    }
 
     // People linked already, and those the matching rule finds for new identities.
     const linkedIds = users.map((u) => u.state?.personId).filter((id): id is string => !!id)
+    const matchKey = (n: Normalised) =>
+      policy.matchBy === 'email'
+        ? n.email
+        : policy.matchBy === 'employeeNumber'
+          ? n.employeeNumber
+          : n.userName
     const matchKeys = users
       .filter((u) => !u.state?.personId && u.n.active)
-      .map((u) =>
-        policy.matchBy === 'email'
-          ? u.n.email
-          : policy.matchBy === 'employeeNumber'
-            ? u.n.employeeNumber
-            : u.n.userName,
-      )
+      .map((u) => matchKey(u.n))
       .filter((k): k is string => !!k)
     const people = new Map<string, PersonRow>()
     for (const ids of chunks(linkedIds)) {
@@ -336,13 +635,13 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
         people.set(p.id, p)
     }
     const matched = new Map<string, PersonRow>()
+    const column =
+      policy.matchBy === 'email'
+        ? 'email'
+        : policy.matchBy === 'employeeNumber'
+          ? 'employee_number'
+          : 'user_name'
     for (const keys of chunks(matchKeys)) {
-      const column =
-        policy.matchBy === 'email'
-          ? 'email'
-          : policy.matchBy === 'employeeNumber'
-            ? 'employee_number'
-            : 'user_name'
       const lowered = policy.matchBy === 'employeeNumber' ? keys : keys.map((k) => k.toLowerCase())
       const rows = await db
         .selectFrom('people')
@@ -401,12 +700,12 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
         (o) => o.attributes[othersKey] !== null && o.attributes[othersKey] !== undefined,
       )
       if (value === null || value === undefined) return saying.length === 0
-      return !saying.some((o) => outranksMe(o.sourceId, attr))
+      return !saying.some((o) => this.outranksMe(o.sourceId, attr))
     }
 
     for (const { remote, n, state } of users) {
       const identityJson = canonicalJson(n) ?? '{}'
-      const departmentRef = resolveDept(n.departmentExternalId)
+      const departmentRef = await this.resolveDept(remote, n)
       const identityPayload = {
         externalId: remote.externalId,
         userName: n.userName,
@@ -418,19 +717,14 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
       let personRef: string | null = person?.id ?? null
 
       if (!person && n.active) {
-        const key =
-          policy.matchBy === 'email'
-            ? n.email
-            : policy.matchBy === 'employeeNumber'
-              ? n.employeeNumber
-              : n.userName.toLowerCase()
+        const key = matchKey(n)
         const candidate = key
           ? matched.get(policy.matchBy === 'employeeNumber' ? key : key.toLowerCase())
           : undefined
-        if (candidate && !claimed.has(candidate.id)) {
+        if (candidate && !this.claimed.has(candidate.id)) {
           person = candidate
           personRef = candidate.id
-          claimed.add(candidate.id)
+          this.claimed.add(candidate.id)
           await writer.add({
             kind: state ? 'identity.update' : 'identity.create',
             targetId: state?.id ?? null,
@@ -444,7 +738,7 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
           await writer.add({
             kind: 'person.create',
             ref: personRef,
-            departmentId: anchorOf(departmentRef),
+            departmentId: this.anchorOf(departmentRef),
             after: {
               userName: n.userName,
               displayName: n.displayName,
@@ -471,19 +765,19 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
       }
 
       if (personRef) {
-        names.set(personRef, n.userName)
-        personOf.set(remote.externalId, personRef)
-        if (n.email) byEmail.set(n.email, personRef)
-        if (n.employeeNumber) byEmployeeNumber.set(n.employeeNumber, personRef)
+        this.names.set(personRef, n.userName)
+        this.personOf.set(remote.externalId, personRef)
+        if (n.email) this.byEmail.set(n.email, personRef)
+        if (n.employeeNumber) this.byEmployeeNumber.set(n.employeeNumber, personRef)
       }
       if (!person) {
         if (personRef && n.manager)
-          pendingManagers.push({
+          this.pendingManagers.push({
             person: personRef,
             manager: n.manager,
             current: null,
             baseVersion: null,
-            departmentId: anchorOf(departmentRef),
+            departmentId: this.anchorOf(departmentRef),
           })
         continue
       }
@@ -545,12 +839,12 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
           after: { departmentRef },
         })
         if (person.department_id)
-          movedOut.set(person.department_id, (movedOut.get(person.department_id) ?? 0) + 1)
+          this.movedOut.set(person.department_id, (this.movedOut.get(person.department_id) ?? 0) + 1)
       }
       // A dropped manager goes through planManagers too: the cycle check and the order managers are
       // applied in must know that this link goes away.
       if ((n.manager || person.manager_id) && wins(person.id, 'managerId', 'manager', n.manager)) {
-        pendingManagers.push({
+        this.pendingManagers.push({
           person: person.id,
           manager: n.manager,
           current: person.manager_id,
@@ -558,7 +852,7 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
           departmentId: person.department_id,
         })
       }
-      const isProtected = person.protected || protectedNames.has(person.user_name.toLowerCase())
+      const isProtected = person.protected || this.protectedNames.has(person.user_name.toLowerCase())
       if (!n.active && person.status === 'active') {
         await writer.add({
           kind: 'person.suspend',
@@ -582,338 +876,87 @@ export async function buildFullPlan(ctx: BuildContext): Promise<BuildResult> {
     }
   }
 
-  // ---- leavers: identities this full listing no longer has ------------------------------------
-  const gone = [...identities.entries()].filter(([ext, s]) => !seen.has(ext) && !s.removed)
-  for (const batch of chunks(gone)) {
-    const personIds = batch.map(([, s]) => s.personId).filter((id): id is string => !!id)
-    const people = new Map<string, PersonRow>()
-    const vouched = new Set<string>()
-    for (const ids of chunks(personIds)) {
-      for (const p of await db.selectFrom('people').select(personColumns).where('id', 'in', ids).execute())
-        people.set(p.id, p)
-      for (const i of await db
-        .selectFrom('identities')
-        .select('person_id')
-        .where('person_id', 'in', ids)
-        .where('source_id', '<>', source.id)
-        .where('removed_at', 'is', null)
-        .where('active', '=', true)
-        .execute()) {
-        vouched.add(i.person_id!)
+  /**
+   * Identities the source no longer has: the identity goes, and its person is suspended (a leaver)
+   * or, for a record the source deleted for good, deprovisioned, unless another source still
+   * vouches for them.
+   */
+  async planRemovals(removals: { externalId: string; deleted: boolean }[]): Promise<void> {
+    const { db, source } = this
+    const { writer } = this.ctx
+    for (const batch of chunks(removals)) {
+      const states = batch
+        .map((r) => ({ ...r, state: this.identities.get(r.externalId) }))
+        .filter((r): r is typeof r & { state: IdentityState } => r.state !== undefined)
+      const personIds = states.map((r) => r.state.personId).filter((id): id is string => !!id)
+      const people = new Map<string, PersonRow>()
+      const vouched = new Set<string>()
+      for (const ids of chunks(personIds)) {
+        for (const p of await db.selectFrom('people').select(personColumns).where('id', 'in', ids).execute())
+          people.set(p.id, p)
+        for (const i of await db
+          .selectFrom('identities')
+          .select('person_id')
+          .where('person_id', 'in', ids)
+          .where('source_id', '<>', source.id)
+          .where('removed_at', 'is', null)
+          .where('active', '=', true)
+          .execute()) {
+          vouched.add(i.person_id!)
+        }
       }
-    }
-    for (const [ext, s] of batch) {
-      const person = s.personId ? people.get(s.personId) : undefined
-      await writer.add({
-        kind: 'identity.remove',
-        targetId: s.id,
-        baseVersion: s.version,
-        departmentId: person?.department_id ?? null,
-        before: { externalId: ext },
-      })
-      if (person && person.status === 'active' && !vouched.has(person.id)) {
-        await writer.add({
-          kind: 'person.suspend',
-          targetId: person.id,
-          baseVersion: person.version,
-          departmentId: person.department_id,
-          protected: person.protected || protectedNames.has(person.user_name.toLowerCase()),
-          before: { status: person.status },
-          after: { status: 'suspended', reason: `no longer in ${source.name}` },
-        })
-      }
-    }
-  }
-
-  // ---- managers, once every person of the run is known ------------------------------------------
-  await planManagers(ctx, pendingManagers, { personOf, byEmail, byEmployeeNumber, identities, names }, warn)
-
-  // ---- groups ------------------------------------------------------------------------------------
-  await planGroups(ctx, personOf, identities, warn)
-
-  // ---- departments this source made that are gone and will be empty -----------------------------
-  const listed = new Set(remoteDepts.map((d) => d.externalId))
-  // Not one a listed department was adopted onto (the source re-keyed it): it is in use.
-  const candidates = [...owned.values()].filter(
-    (d) => !d.virtual && !listed.has(d.external_id ?? '') && !adoptedIds.has(d.id),
-  )
-  if (candidates.length > 0) {
-    const deleting = new Set(candidates.map((d) => d.id))
-    const ids = candidates.map((d) => d.id)
-    const peopleIn = new Map<string, number>()
-    const childrenOf = new Map<string, string[]>()
-    for (const part of chunks(ids)) {
-      for (const r of await db
-        .selectFrom('people')
-        .select(['department_id', (eb) => eb.fn.countAll<number>().as('n')])
-        .where('department_id', 'in', part)
-        .groupBy('department_id')
-        .execute()) {
-        peopleIn.set(r.department_id!, Number(r.n))
-      }
-      for (const c of await db
-        .selectFrom('departments')
-        .select(['id', 'parent_id'])
-        .where('parent_id', 'in', part)
-        .execute()) {
-        childrenOf.set(c.parent_id!, [...(childrenOf.get(c.parent_id!) ?? []), c.id])
-      }
-    }
-    // Deepest first, so a parent is deleted only after the children that go with it.
-    const depth = new Map<string, number>()
-    const depthOf = (id: string): number => depth.get(id) ?? 0
-    const visit = (id: string, d: number) => {
-      depth.set(id, Math.max(depthOf(id), d))
-      for (const c of childrenOf.get(id) ?? []) if (deleting.has(c)) visit(c, d + 1)
-    }
-    for (const id of ids) visit(id, 0)
-    const deleted = new Set<string>()
-    for (const d of [...candidates].sort((a, b) => depthOf(b.id) - depthOf(a.id))) {
-      const remaining = (peopleIn.get(d.id) ?? 0) - (movedOut.get(d.id) ?? 0)
-      // Children the plan deletes first or moves elsewhere do not keep a department.
-      const children = (childrenOf.get(d.id) ?? []).filter((c) => !deleted.has(c) && !movedAway.has(c))
-      if (remaining > 0 || children.length > 0) {
-        warn(`department ${d.name} is gone from the source but still has people or sub-departments: kept`)
-        continue
-      }
-      deleted.add(d.id)
-      await writer.add({
-        kind: 'department.delete',
-        targetId: d.id,
-        baseVersion: d.version,
-        departmentId: d.id,
-        before: { name: d.name },
-      })
-    }
-  }
-
-  await writer.flush()
-  return { warnings, sourcePeople }
-}
-
-async function planManagers(
-  ctx: BuildContext,
-  pending: PendingManager[],
-  known: {
-    personOf: Map<string, string>
-    byEmail: Map<string, string>
-    byEmployeeNumber: Map<string, string>
-    identities: Map<string, IdentityState>
-    names: Map<string, string>
-  },
-  warn: (m: string) => void,
-): Promise<void> {
-  const { db } = ctx
-  // Managers named by email or employee number that this run did not list: look them up once.
-  const emails = [
-    ...new Set(
-      pending
-        .map((p) => p.manager?.email?.toLowerCase())
-        .filter((e): e is string => !!e && !known.byEmail.has(e)),
-    ),
-  ]
-  const numbers = [
-    ...new Set(
-      pending
-        .map((p) => p.manager?.employeeNumber)
-        .filter((e): e is string => !!e && !known.byEmployeeNumber.has(e)),
-    ),
-  ]
-  for (const part of chunks(emails)) {
-    for (const r of await db
-      .selectFrom('people')
-      .select(['id', sql<string>`lower(email)`.as('email')])
-      .where(sql`lower(email)`, 'in', part)
-      .where('status', '<>', 'deprovisioned')
-      .execute()) {
-      if (!known.byEmail.has(r.email)) known.byEmail.set(r.email, r.id)
-    }
-  }
-  for (const part of chunks(numbers)) {
-    for (const r of await db
-      .selectFrom('people')
-      .select(['id', 'employee_number'])
-      .where('employee_number', 'in', part)
-      .where('status', '<>', 'deprovisioned')
-      .execute()) {
-      if (!known.byEmployeeNumber.has(r.employee_number!))
-        known.byEmployeeNumber.set(r.employee_number!, r.id)
-    }
-  }
-
-  const resolve = (m: NonNullable<PendingManager['manager']>): string | undefined => {
-    if (m.externalId)
-      return known.personOf.get(m.externalId) ?? known.identities.get(m.externalId)?.personId ?? undefined
-    if (m.email) return known.byEmail.get(m.email.toLowerCase())
-    if (m.employeeNumber) return known.byEmployeeNumber.get(m.employeeNumber)
-    return undefined
-  }
-  const dbNames = new Map<string, string>()
-  const nameOf = (id: string) => known.names.get(id) ?? dbNames.get(id) ?? id
-
-  // The reporting lines after this plan: planned links (removals included) over the database's.
-  const planned = new Map<string, string | null>()
-  const changes: { p: PendingManager; managerRef: string | null }[] = []
-  for (const p of pending) {
-    let managerRef: string | null = null
-    if (p.manager) {
-      const found = resolve(p.manager)
-      if (found === undefined) {
-        warn(`manager ${JSON.stringify(p.manager)} of ${nameOf(p.person)} is not known: left unchanged`)
-        continue
-      }
-      managerRef = found
-    }
-    if (managerRef === p.person) {
-      throw new PlanError(`reporting cycle: ${nameOf(p.person)} is named as their own manager`, {
-        cycle: [nameOf(p.person), nameOf(p.person)],
-      })
-    }
-    if (managerRef !== p.current) {
-      planned.set(p.person, managerRef)
-      changes.push({ p, managerRef })
-    }
-  }
-  if (changes.length === 0) return
-
-  const dbManager = new Map<string, string | null>()
-  let frontier = [...new Set([...planned.values()].filter((v): v is string => !!v && !v.startsWith('p:')))]
-  while (frontier.length > 0) {
-    const next: string[] = []
-    for (const part of chunks(frontier.filter((id) => !dbManager.has(id)))) {
-      for (const r of await db
-        .selectFrom('people')
-        .select(['id', 'manager_id', 'user_name'])
-        .where('id', 'in', part)
-        .execute()) {
-        dbManager.set(r.id, r.manager_id)
-        dbNames.set(r.id, r.user_name)
-        if (r.manager_id && !dbManager.has(r.manager_id)) next.push(r.manager_id)
-      }
-    }
-    frontier = next
-  }
-  const managerOf = (id: string): string | null =>
-    planned.has(id) ? planned.get(id)! : (dbManager.get(id) ?? null)
-
-  // Every person's depth in the reporting tree after the plan (0 = no manager); walking up from
-  // each changed person finds any cycle the plan would close.
-  const depth = new Map<string, number>()
-  for (const start of planned.keys()) {
-    const trail: string[] = []
-    const onTrail = new Set<string>()
-    let at: string | null = start
-    while (at !== null && !depth.has(at)) {
-      if (onTrail.has(at)) {
-        const cycle = [...trail.slice(trail.indexOf(at)), at].map(nameOf)
-        throw new PlanError(`reporting cycle: ${cycle.join(' → ')}`, { cycle })
-      }
-      onTrail.add(at)
-      trail.push(at)
-      at = managerOf(at)
-    }
-    let d = at === null ? -1 : depth.get(at)!
-    for (let i = trail.length - 1; i >= 0; i--) depth.set(trail[i]!, ++d)
-  }
-  // Applied top-down (managers before their reports): every link the store checks then points at
-  // a chain that is already as the plan leaves it, so no step makes a temporary cycle even when
-  // the plan reverses a reporting line (the store refuses any cycle, temporary or not).
-  changes.sort((x, y) => depth.get(x.p.person)! - depth.get(y.p.person)!)
-  for (const { p, managerRef } of changes) {
-    await ctx.writer.add({
-      kind: 'person.manager',
-      targetId: p.person.startsWith('p:') ? null : p.person,
-      ref: p.person.startsWith('p:') ? p.person : null,
-      baseVersion: p.baseVersion,
-      departmentId: p.departmentId,
-      before: { managerId: p.current },
-      after: { managerRef },
-    })
-  }
-}
-
-async function planGroups(
-  ctx: BuildContext,
-  personOf: Map<string, string>,
-  identities: Map<string, IdentityState>,
-  warn: (m: string) => void,
-): Promise<void> {
-  const { db, source, writer } = ctx
-  const owned = new Map(
-    (
-      await db
-        .selectFrom('groups')
-        .select(['id', 'display_name', 'description', 'external_id', 'version'])
-        .where('source_id', '=', source.id)
-        .execute()
-    ).map((g) => [g.external_id ?? '', g]),
-  )
-  const listed = new Set<string>()
-  for await (const page of pages(ctx.connector.listGroups.bind(ctx.connector), ctx.signal, 'list groups')) {
-    for (const g of page as RemoteGroup[]) {
-      if (listed.has(g.externalId)) continue
-      listed.add(g.externalId)
-      const desired = new Set<string>()
-      for (const ext of g.memberExternalIds) {
-        const ref = personOf.get(ext) ?? identities.get(ext)?.personId
-        if (ref) desired.add(ref)
-        else warn(`group ${g.displayName}: member ${ext} is not a known user of this source: skipped`)
-      }
-      const existing = owned.get(g.externalId)
-      let groupRef: string
-      if (!existing) {
-        groupRef = `g:${g.externalId}`
-        await writer.add({
-          kind: 'group.create',
-          ref: groupRef,
-          after: { displayName: g.displayName, description: g.description ?? null, externalId: g.externalId },
-        })
-      } else {
-        groupRef = existing.id
-        const description = g.description ?? null
-        if (existing.display_name !== g.displayName || existing.description !== description) {
+      for (const { externalId, deleted, state } of states) {
+        this.seen.add(externalId)
+        const person = state.personId ? people.get(state.personId) : undefined
+        if (!state.removed) {
           await writer.add({
-            kind: 'group.update',
-            targetId: existing.id,
-            baseVersion: existing.version,
-            before: { displayName: existing.display_name, description: existing.description },
-            after: { displayName: g.displayName, description },
+            kind: 'identity.remove',
+            targetId: state.id,
+            baseVersion: state.version,
+            departmentId: person?.department_id ?? null,
+            before: { externalId },
+          })
+        }
+        if (!person || vouched.has(person.id)) continue
+        const isProtected = person.protected || this.protectedNames.has(person.user_name.toLowerCase())
+        if (deleted && person.status !== 'deprovisioned') {
+          await writer.add({
+            kind: 'person.deprovision',
+            targetId: person.id,
+            baseVersion: person.version,
+            departmentId: person.department_id,
+            protected: isProtected,
+            before: { status: person.status },
+            after: { status: 'deprovisioned', reason: `deleted in ${source.name}` },
+          })
+        } else if (!deleted && person.status === 'active') {
+          await writer.add({
+            kind: 'person.suspend',
+            targetId: person.id,
+            baseVersion: person.version,
+            departmentId: person.department_id,
+            protected: isProtected,
+            before: { status: person.status },
+            after: { status: 'suspended', reason: `no longer in ${source.name}` },
           })
         }
       }
-      const current = new Set<string>()
-      if (existing) {
-        for (const m of await db
-          .selectFrom('group_members')
-          .select('person_id')
-          .where('group_id', '=', existing.id)
-          .execute()) {
-          current.add(m.person_id)
-        }
-      }
-      const add = [...desired].filter((id) => !current.has(id))
-      const remove = [...current].filter((id) => !desired.has(id))
-      for (const part of chunks(add, 5000)) {
-        await writer.add({
-          kind: 'group.members.add',
-          targetId: existing?.id ?? null,
-          ref: existing ? null : groupRef,
-          after: { members: part },
-        })
-      }
-      for (const part of chunks(remove, 5000)) {
-        await writer.add({ kind: 'group.members.remove', targetId: groupRef, after: { members: part } })
-      }
     }
   }
-  for (const [ext, g] of owned) {
-    if (!listed.has(ext)) {
-      await writer.add({
-        kind: 'group.delete',
-        targetId: g.id,
-        baseVersion: g.version,
-        before: { displayName: g.display_name },
-      })
-    }
+
+  /** Managers, once every person of the run is known. */
+  async planManagers(): Promise<void> {
+    await planManagers(
+      this.ctx,
+      this.pendingManagers,
+      {
+        personOf: this.personOf,
+        byEmail: this.byEmail,
+        byEmployeeNumber: this.byEmployeeNumber,
+        personOfIdentity: this.peopleOf,
+        names: this.names,
+      },
+      this.warn,
+    )
   }
 }

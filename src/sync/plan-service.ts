@@ -8,7 +8,13 @@ import type { OrgStore } from '../org/org-store'
 import { isUuid } from '../org/write-context'
 import { ConnectorError, type CheckResult, type Connector, type ConnectorRegistry } from './connector'
 import { applyChanges, sourceActor, StalePlanError } from './plan-applier'
-import { buildFullPlan, PlanError } from './plan-builder'
+import {
+  buildFullPlan,
+  buildIncrementalPlan,
+  PlanError,
+  type BuildContext,
+  type BuildResult,
+} from './plan-builder'
 import { CHANGE_KINDS, PlanChangeWriter, type ChangeKind, type PlanSummary } from './plan-changes'
 import { parseSourcePolicy, type SourcePolicy } from './source-policy'
 
@@ -17,6 +23,10 @@ export interface PlanView {
   sourceId: string
   status: PlanStatus
   trigger: RunTrigger
+  /** full: the whole source was read; incremental: only what changed since the last applied plan. */
+  listing: 'full' | 'incremental'
+  /** Why a full listing was made when an incremental one was due. */
+  resyncReason: string | null
   summary: PlanSummary | Record<string, never>
   changeCount: number
   heldReason: string | null
@@ -48,6 +58,8 @@ function view(p: Selectable<PlansTable>): PlanView {
     sourceId: p.source_id,
     status: p.status,
     trigger: p.trigger,
+    listing: p.full_listing ? 'full' : 'incremental',
+    resyncReason: p.resync_reason,
     summary: p.summary as PlanSummary,
     changeCount: p.change_count,
     heldReason: p.held_reason,
@@ -175,6 +187,8 @@ export class PlanService {
       upload?: { contentType: string; body: Buffer }
       signal?: AbortSignal
       onProgress?: (usersRead: number) => void
+      /** Read the whole source even when it could report only what changed. */
+      full?: boolean
       /** Rethrow throttled/transient connector errors instead of storing a failed plan. */
       rethrowRetryable?: boolean
       /**
@@ -187,6 +201,8 @@ export class PlanService {
     const source = await this.source(sourceId)
     const policy = parseSourcePolicy(source.policy)
     const connector = options.connector ?? (await this.connect(source, options.upload))
+    const incremental =
+      !options.full && !options.upload && source.cursor !== null && connector.changes !== undefined
     const plan = await this.db
       .insertInto('plans')
       .values({
@@ -194,29 +210,52 @@ export class PlanService {
         status: 'planning',
         trigger: options.trigger,
         source_generation: source.generation,
+        full_listing: !incremental,
         created_by: options.actor.name,
       })
       .returningAll()
       .executeTakeFirstOrThrow()
-    const writer = new PlanChangeWriter(this.db, plan.id)
+    let writer = new PlanChangeWriter(this.db, plan.id)
     const started = Date.now()
     try {
-      const result = await buildFullPlan({
+      const context = (w: PlanChangeWriter): BuildContext => ({
         db: this.db,
         source,
         policy,
         connector,
-        writer,
+        writer: w,
         signal: options.signal ?? new AbortController().signal,
         logger: this.deps.logger,
         onProgress: options.onProgress,
       })
+      let result: BuildResult
+      let resyncReason: string | null = null
+      try {
+        result = incremental
+          ? await buildIncrementalPlan(context(writer), source.cursor!)
+          : await buildFullPlan(context(writer))
+      } catch (err) {
+        if (!(incremental && err instanceof ConnectorError && err.kind === 'resync-required')) throw err
+        // The source cannot say what changed since the token: read it whole, and say why.
+        resyncReason = err.message
+        this.deps.logger.warn(
+          { source: { id: source.id, type: source.type }, reason: err.message },
+          'full resync',
+        )
+        await this.db.deleteFrom('plan_changes').where('plan_id', '=', plan.id).execute()
+        writer = new PlanChangeWriter(this.db, plan.id)
+        result = await buildFullPlan(context(writer))
+      }
+      const fullListing = !incremental || resyncReason !== null
       const held = deletionGuard(writer.summary, result.sourcePeople, policy)
       const done = await this.db
         .updateTable('plans')
         .set({
           status: held ? 'held' : 'ready',
           held_reason: held,
+          full_listing: fullListing,
+          resync_reason: resyncReason,
+          cursor_after: result.deltaToken ?? null,
           summary: JSON.stringify(writer.summary),
           change_count: writer.count,
           error_details: result.warnings.length ? JSON.stringify({ warnings: result.warnings }) : null,
@@ -228,6 +267,8 @@ export class PlanService {
         {
           source: { id: source.id, type: source.type },
           plan: plan.id,
+          listing: fullListing ? 'full' : 'incremental',
+          read: result.read,
           changes: writer.count,
           ms: Date.now() - started,
           held: !!held,
@@ -392,7 +433,8 @@ export class PlanService {
           .updateTable('sources')
           .set({
             generation: sql<number>`generation + 1`,
-            ...(plan.cursor_after ? { cursor: plan.cursor_after } : {}),
+            // A full listing from a source without change tracking leaves no token: none is kept.
+            cursor: plan.cursor_after,
           })
           .where('id', '=', source.id)
           .execute()

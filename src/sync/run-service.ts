@@ -17,13 +17,20 @@ export interface RunView {
   status: RunStatus
   attempts: number
   counts: Record<string, number> | null
+  /** How the run read its source (from its plan): in full, or only what changed. */
+  listing: 'full' | 'incremental' | null
+  /** Why it read the source in full when only changes were due (an expired delta token…). */
+  resyncReason: string | null
   error: string | null
   claimedBy: string
   startedAt: Date
   finishedAt: Date | null
 }
 
-function view(r: Selectable<RunsTable>): RunView {
+function view(
+  r: Selectable<RunsTable>,
+  plan?: { full_listing: boolean | null; resync_reason: string | null },
+): RunView {
   return {
     id: r.id,
     sourceId: r.source_id,
@@ -33,6 +40,8 @@ function view(r: Selectable<RunsTable>): RunView {
     status: r.status,
     attempts: r.attempts,
     counts: r.counts,
+    listing: plan?.full_listing == null ? null : plan.full_listing ? 'full' : 'incremental',
+    resyncReason: plan?.resync_reason ?? null,
     error: r.error,
     claimedBy: r.claimed_by,
     startedAt: r.started_at,
@@ -230,18 +239,23 @@ export class RunService {
       .where('id', '=', run.id)
       .returningAll()
       .executeTakeFirstOrThrow()
-    return view(finished)
+    return view(
+      finished,
+      plan ? { full_listing: plan.listing === 'full', resync_reason: plan.resyncReason } : undefined,
+    )
   }
 
   async list(sourceId: string, limit: number): Promise<RunView[]> {
     await this.plans.source(sourceId)
     const rows = await this.db
       .selectFrom('runs')
-      .selectAll()
-      .where('source_id', '=', sourceId)
-      .orderBy('started_at', 'desc')
+      .leftJoin('plans', 'plans.id', 'runs.plan_id')
+      .selectAll('runs')
+      .select(['plans.full_listing', 'plans.resync_reason'])
+      .where('runs.source_id', '=', sourceId)
+      .orderBy('runs.started_at', 'desc')
       .limit(checkLimit(limit, 500))
       .execute()
-    return rows.map(view)
+    return rows.map((r) => view(r, r))
   }
 }

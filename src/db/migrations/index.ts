@@ -4,6 +4,7 @@ import * as syncEngine from './0002-sync-engine'
 import * as matchingIndexes from './0003-matching-indexes'
 import * as scim from './0004-scim'
 import * as pendingManagers from './0005-pending-managers'
+import * as planResync from './0006-plan-resync'
 
 /**
  * Every migration, by name, compiled into the app (no directory scanning at run time).
@@ -15,4 +16,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003-matching-indexes': matchingIndexes,
   '0004-scim': scim,
   '0005-pending-managers': pendingManagers,
+  '0006-plan-resync': planResync,
 }

@@ -30,7 +30,12 @@ export interface TestApp {
 /** The real app on a real port over a test database; a fresh global-admin token each time. */
 export async function startTestApp(
   db: TestDatabase,
-  options: { extraRoutes?: (app: Express) => void; connectors?: ConnectorRegistry } = {},
+  options: {
+    extraRoutes?: (app: Express) => void
+    connectors?: ConnectorRegistry
+    /** The fetch connectors use (tests of HTTP fakes pass one that trusts the fake's certificate). */
+    fetch?: typeof fetch
+  } = {},
 ): Promise<TestApp> {
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent')
   const box = new SecretBox(randomBytes(32))
@@ -42,6 +47,7 @@ export async function startTestApp(
     connectors: options.connectors ?? connectorRegistry,
     logger,
     runs: { backoffMs: 5 },
+    fetch: options.fetch,
   })
   const app = createApp({ store: db.store, ...services, logger, extraRoutes: options.extraRoutes })
   const server: Server = await new Promise((resolve) => {

@@ -152,7 +152,13 @@ function grantClientCredentials(
   const resourceScope = scopes.find((s) => s.endsWith('/.default'))
   if (!resourceScope) return { error: aadErrors.scopeNotDefault(scope) }
   const resource = resourceScope.slice(0, -'/.default'.length)
-  if (resource !== GRAPH_RESOURCE && resource !== GRAPH_APP_ID) {
+  // This server is also the Graph it issues tokens for, like a national cloud's own Graph host
+  // (graph.microsoft.us…): a client deriving the resource from its Graph base URL asks for it.
+  if (
+    resource !== GRAPH_RESOURCE &&
+    resource !== GRAPH_APP_ID &&
+    resource !== ctx.baseUrl.replace(/\/+$/, '')
+  ) {
     return { error: aadErrors.unknownResource(resource, tenantId) }
   }
   const ttl = ctx.tokenTtlSeconds()

@@ -196,7 +196,9 @@ export class RunService {
           })
           break
         } catch (err) {
-          if (!(err instanceof ConnectorError) || attempts >= this.opts.maxAttempts) throw err
+          const retryable =
+            err instanceof ConnectorError && (err.kind === 'throttled' || err.kind === 'transient')
+          if (!retryable || attempts >= this.opts.maxAttempts) throw err
           const delay = Math.max(err.retryAfterMs ?? 0, this.opts.backoffMs * 2 ** (attempts - 1))
           this.logger.warn(
             { source: source.id, attempt: attempts, delayMs: delay, err: err.message },

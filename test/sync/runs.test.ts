@@ -8,7 +8,7 @@ import { createLogger } from '../../src/logger'
 import { systemActor } from '../../src/org/actor'
 import { OrgStore } from '../../src/org/org-store'
 import { deprovisionExpired } from '../../src/sync/deprovision-job'
-import type { ConnectorDefinition } from '../../src/sync/connector'
+import { ConnectorError, type ConnectorDefinition } from '../../src/sync/connector'
 import { PlanService } from '../../src/sync/plan-service'
 import { RunService } from '../../src/sync/run-service'
 import { buildServices, type Services } from '../../src/wiring'
@@ -147,6 +147,23 @@ describeEachDatabase('sync: runs', (db) => {
       error: 'fake: users page 0 failed (auth, as configured)',
     })
     expect((await sourceState(q(), source)).generation).toBe(0)
+  })
+
+  test('a connector that cannot open (bad settings) fails the run at once, without retries', async () => {
+    const refusing: ConnectorDefinition<FakeConfig> = {
+      ...fakeConnector,
+      open() {
+        throw new ConnectorError('invalid-config', 'fake: the settings cannot work')
+      },
+    }
+    const other = await startTestApp(db(), { connectors: { fake: refusing } })
+    try {
+      const source = await fakeSource(other, { users: [u('a')] }, { mode: 'auto' })
+      const run = await other.services.runs.run(source, { trigger: 'manual', actor: admin })
+      expect(run).toMatchObject({ status: 'failed', attempts: 1, error: 'fake: the settings cannot work' })
+    } finally {
+      await other.close()
+    }
   })
 
   test('a scheduled slot runs once, however often it fires', async () => {

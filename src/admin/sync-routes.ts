@@ -18,6 +18,8 @@ function uploadOf(req: express.Request): { contentType: string; body: Buffer } |
 const rawUpload = express.raw({ type: UPLOAD_TYPES, limit: MAX_UPLOAD })
 const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }).strict()
 const runQuery = z.object({ wait: z.enum(['true', 'false']).optional() }).strict()
+/** full=true: read the whole source even when it could report only what changed. */
+const planQuery = z.object({ full: z.enum(['true', 'false']).optional() }).strict()
 
 /** Sync endpoints under /sources/{id}: check, plans, runs. */
 export function sourceSyncRoutes(plans: PlanService, runs: RunService): Router {
@@ -28,10 +30,12 @@ export function sourceSyncRoutes(plans: PlanService, runs: RunService): Router {
     res.json(await plans.check(req.params.id, controller.signal))
   })
   router.post('/:id/plans', rawUpload, async (req, res) => {
+    const q = parseWith(planQuery, req.query, 'query')
     const plan = await plans.createPlan(req.params.id, {
       trigger: uploadOf(req) ? 'upload' : 'manual',
       actor: adminActor(req, res),
       upload: uploadOf(req),
+      full: q.full === 'true',
     })
     res
       .status(201)

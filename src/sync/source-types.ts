@@ -3,8 +3,9 @@ import type { ConnectorRegistry } from './connector'
 
 /**
  * What a source of each type may be configured with. Types with a connector take it from the
- * connector registry; `scim` is pushed to, not pulled from; entra, google and ldap are configurable
- * already and get their connectors with their own issues (a plan for them says so).
+ * connector registry; `scim` is pushed to, not pulled from. The entries below for entra, google and
+ * ldap keep sources of those types valid in a build (or a test registry) without their connector:
+ * a plan for such a source says the connector is not part of this build.
  */
 export interface SourceType {
   readonly type: string

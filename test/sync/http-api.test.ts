@@ -78,6 +78,22 @@ describeEachDatabase('sync: HTTP API', (db) => {
     await json(await api('POST', '/sources/00000000-0000-4000-8000-000000000000/plans'), 404)
   })
 
+  test('POST /sources/{id}/plans?full=true reads a change-tracking source whole; a bad flag is 400', async () => {
+    const source = await fakeSource(app, { users: [u('a')], incremental: { rounds: [] } } as never)
+    await json(
+      await api(
+        'POST',
+        `/plans/${(await json<Json<PlanView>>(await api('POST', `/sources/${source}/plans`), 201)).id}/apply`,
+      ),
+      200,
+    )
+    const quick = await json<Json<PlanView>>(await api('POST', `/sources/${source}/plans`), 201)
+    expect(quick).toMatchObject({ listing: 'incremental', changeCount: 0 })
+    const full = await json<Json<PlanView>>(await api('POST', `/sources/${source}/plans?full=true`), 201)
+    expect(full).toMatchObject({ listing: 'full', changeCount: 0, resyncReason: null })
+    await json(await api('POST', `/sources/${source}/plans?full=yes`), 400)
+  })
+
   test('a CSV upload with Chinese names makes a ready plan that applies', async () => {
     const source = await csvSource()
     const plan = await json<Json<PlanView>>(await upload(source, GOOD_CSV), 201)

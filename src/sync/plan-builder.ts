@@ -714,6 +714,14 @@ class PlanBuilder {
         raw: remote.raw ?? null,
       }
       let person: PersonRow | undefined = state?.personId ? people.get(state.personId) : undefined
+      if (person?.status === 'deprovisioned' && n.active) {
+        // Past the grace period the person is gone for good: someone back in the source after
+        // that is a rehire, a new person (the old record keeps its history), not a silent relink.
+        this.warn(
+          `${n.userName} is back in ${source.name} after being deprovisioned: planned as a new person`,
+        )
+        person = undefined
+      }
       let personRef: string | null = person?.id ?? null
 
       if (!person && n.active) {

@@ -224,6 +224,43 @@ describeEachDatabase('sync: a person from joiner to leaver', (db) => {
     expect(await deprovisionExpired(db().store, new Date(now + 60 * DAY))).toBe(0)
   })
 
+  test('someone back in the source after being deprovisioned is a rehire: a new person, the old one kept', async () => {
+    const source = await fakeSource(
+      app,
+      { users: [u('ann', { title: 'Analyst' }), u('keep')] },
+      { policy: { deletionThreshold: { count: 10, share: 1 } } },
+    )
+    await planAndApply(app, source)
+    const first = await person('ann@corp.test')
+    await reseed(app, source, { users: [u('keep')] })
+    await planAndApply(app, source)
+    expect(await deprovisionExpired(db().store, new Date(Date.now() + 31 * DAY))).toBe(1)
+
+    await reseed(app, source, { users: [u('ann', { title: 'Senior Analyst' }), u('keep')] })
+    const p = await plan(app, source)
+    expect(p.summary).toMatchObject({ people: { create: 1, reactivate: 0, update: 0 } })
+    expect(p.errorDetails).toMatchObject({
+      warnings: ['ann@corp.test is back in HR after being deprovisioned: planned as a new person'],
+    })
+    await app.services.plans.apply(p.id, admin)
+    const rows = await q()
+      .selectFrom('people')
+      .select(['id', 'status', 'title'])
+      .where('user_name', '=', 'ann@corp.test')
+      .orderBy('created_at')
+      .execute()
+    expect(rows).toEqual([
+      { id: first.id, status: 'deprovisioned', title: 'Analyst' },
+      { id: expect.not.stringMatching(first.id), status: 'active', title: 'Senior Analyst' },
+    ])
+    const identity = await q()
+      .selectFrom('identities')
+      .select(['person_id', 'removed_at'])
+      .where('external_id', '=', 'ann')
+      .executeTakeFirstOrThrow()
+    expect(identity).toEqual({ person_id: rows[1]!.id, removed_at: null })
+  })
+
   test('a user disabled at the source before the org ever had them gets no person until enabled', async () => {
     const source = await fakeSource(app, { users: [u('a'), u('later', { active: false })] })
     const first = await planAndApply(app, source)

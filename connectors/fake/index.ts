@@ -70,6 +70,7 @@ const change = z.discriminatedUnion('kind', [
     removed: z.array(z.string()).default([]),
   }),
   z.object({ kind: z.literal('group.removed'), externalId: z.string().min(1) }),
+  z.object({ kind: z.literal('user.roster'), externalIds: z.array(z.string()) }),
 ])
 
 export const fakeConfigSchema = z

@@ -27,6 +27,8 @@ export class ChangeRound {
   readonly groups = new Map<string, GroupChange>()
   deltaToken: string | undefined
   reported = 0
+  /** Every user the source has, when the round lists them (user.roster). */
+  roster: Set<string> | undefined
 
   add(page: ChangePage): void {
     for (const c of page.changes) {
@@ -88,6 +90,10 @@ export class ChangeRound {
         }
         case 'group.removed':
           this.groups.set(c.externalId, { added: new Set(), removed: new Set(), deleted: true })
+          break
+        case 'user.roster':
+          this.roster ??= new Set()
+          for (const id of c.externalIds) this.roster.add(id)
           break
       }
     }

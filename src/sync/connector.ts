@@ -82,6 +82,12 @@ export type RemoteChange =
       removed: string[]
     }
   | { kind: 'group.removed'; externalId: string }
+  /**
+   * Part of a complete list of the users the source has now (a round may send it over several
+   * pages): any of this source's users the round neither names nor lists is gone. For sources whose
+   * change feed does not report deletions (AD read by a least-privileged account).
+   */
+  | { kind: 'user.roster'; externalIds: string[] }
 
 export interface ChangePage {
   changes: RemoteChange[]

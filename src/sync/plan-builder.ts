@@ -188,6 +188,15 @@ export async function buildIncrementalPlan(ctx: BuildContext, token: string): Pr
     await b.planUsers(planned)
     await b.planRemovals(removals)
   }
+  if (round.roster) {
+    // Users the source no longer has, found by comparing its complete list with this source's.
+    const roster = round.roster
+    const gone = (await b.activeExternalIds()).filter((ext) => !roster.has(ext) && !round.users.has(ext))
+    for (const batch of chunks(gone, USER_BATCH)) {
+      await b.loadIdentities(batch)
+      await b.planRemovals(batch.map((externalId) => ({ externalId, deleted: false })))
+    }
+  }
   await b.planManagers()
   await planGroupChanges(b.groupContext(), round.groups)
   const gone = [...round.departments.entries()].filter(([, d]) => d === null).map(([ext]) => ext)
@@ -299,6 +308,17 @@ class PlanBuilder {
       for (const row of await this.identitySelect().select('raw').where('external_id', 'in', part).execute())
         this.remember(row)
     }
+  }
+
+  /** externalIds of this source's identities that are not removed. */
+  async activeExternalIds(): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('identities')
+      .select('external_id')
+      .where('source_id', '=', this.source.id)
+      .where('removed_at', 'is', null)
+      .execute()
+    return rows.map((r) => r.external_id)
   }
 
   async countSourcePeople(): Promise<number> {

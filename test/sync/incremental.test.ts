@@ -161,6 +161,31 @@ describeEachDatabase('sync: incremental rounds', (db) => {
     ).toEqual([])
   })
 
+  test('a roster in the round: users the source no longer lists are leavers, named ones are planned as reported', async () => {
+    const source = await trackingSource([
+      [
+        { kind: 'user.roster', externalIds: ['ada', 'bob'] },
+        { kind: 'user.roster', externalIds: ['cy'] },
+        { kind: 'user', user: u('fay') as never },
+        { kind: 'user.partial', user: { externalId: 'cy', title: 'Lead' } },
+      ],
+    ])
+    const p = await plan(app, source)
+    // dee and eve are on no roster page: gone. fay is new (named, though not on the roster).
+    expect(p.summary).toMatchObject({
+      people: { create: 1, update: 1, suspend: 2 },
+      identities: { remove: 2 },
+    })
+    const suspended = (await allChanges(app, p.id)).filter((c) => c.kind === 'person.suspend')
+    expect(suspended.map((c) => c.after)).toEqual([
+      { status: 'suspended', reason: expect.stringContaining('no longer in') },
+      { status: 'suspended', reason: expect.stringContaining('no longer in') },
+    ])
+    await app.services.plans.apply(p.id, admin)
+    expect(await person('dee@corp.test')).toMatchObject({ status: 'suspended' })
+    expect(await person('fay@corp.test')).toMatchObject({ status: 'active' })
+  })
+
   test('a token the source no longer accepts makes a full resync that changes nothing spurious, and says so', async () => {
     const source = await trackingSource([])
     await q().updateTable('sources').set({ cursor: 'expired-token' }).where('id', '=', source).execute()

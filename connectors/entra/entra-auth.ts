@@ -24,12 +24,21 @@ function networkClient(fetchImpl: typeof fetch): INetworkModule {
     options?: NetworkRequestOptions,
     timeoutMs?: number,
   ): Promise<NetworkResponse<T>> => {
-    const response = await fetchImpl(url, {
-      method,
-      headers: { ...options?.headers },
-      body: method === 'POST' ? (options?.body ?? '') : undefined,
-      signal: AbortSignal.timeout(timeoutMs ?? 30_000),
-    })
+    const request = () =>
+      fetchImpl(url, {
+        method,
+        headers: { ...options?.headers },
+        body: method === 'POST' ? (options?.body ?? '') : undefined,
+        signal: AbortSignal.timeout(timeoutMs ?? 30_000),
+      })
+    let response: Response
+    try {
+      response = await request()
+    } catch {
+      // Once more on a fresh connection: a pooled keep-alive socket the server closed while the
+      // process was busy fails the first request sent on it.
+      response = await request()
+    }
     const headers: Record<string, string> = {}
     response.headers.forEach((value, key) => {
       headers[key] = value

@@ -23,20 +23,38 @@ export const entraConfigSchema = z
         message: 'certificate must be a PEM holding both the certificate and its private key',
       })
       .optional(),
-    authorityHost: url('authorityHost').default('https://login.microsoftonline.com'),
-    graphBaseUrl: url('graphBaseUrl').default('https://graph.microsoft.com'),
+    authorityHost: url('authorityHost').optional(),
+    graphBaseUrl: url('graphBaseUrl').optional(),
     /** Only members of these groups (object ids) are synced; direct members, users only. */
     scopeGroups: z.array(z.string().min(1)).max(50).optional(),
-    departmentAttribute: z.enum(DEPARTMENT_ATTRIBUTES).default('department'),
-    departmentDelimiter: z.string().min(1).max(8).default('/'),
+    departmentAttribute: z.enum(DEPARTMENT_ATTRIBUTES).optional(),
+    departmentDelimiter: z.string().min(1).max(8).optional(),
     /** A path every department goes under ("Contoso" → "Contoso/Finance"). */
     departmentRoot: z.string().min(1).optional(),
     /** Objects per Graph page (Prefer: odata.maxpagesize). */
-    pageSize: z.number().int().min(1).max(999).default(999),
+    pageSize: z.number().int().min(1).max(999).optional(),
   })
   .strict()
   .refine((c) => c.clientSecret !== undefined || c.certificate !== undefined, {
     message: 'clientSecret or certificate is required',
   })
 
-export type EntraConfig = z.infer<typeof entraConfigSchema>
+/** The settings as saved (what the admin gave; defaults are not stored, so they can improve). */
+export type EntraSettings = z.infer<typeof entraConfigSchema>
+
+const DEFAULTS = {
+  authorityHost: 'https://login.microsoftonline.com',
+  graphBaseUrl: 'https://graph.microsoft.com',
+  departmentAttribute: 'department',
+  departmentDelimiter: '/',
+  pageSize: 999,
+} satisfies Partial<EntraSettings>
+
+/** The settings with every default filled in, as the connector uses them. */
+export type EntraConfig = Omit<EntraSettings, keyof typeof DEFAULTS> &
+  Required<Pick<EntraSettings, keyof typeof DEFAULTS>>
+
+export function withDefaults(settings: EntraSettings): EntraConfig {
+  const given = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined))
+  return { ...DEFAULTS, ...given } as EntraConfig
+}

@@ -11,7 +11,7 @@ import {
   type RemoteUser,
 } from '../../src/sync/connector'
 import { entraTokenSource, type TokenSource } from './entra-auth'
-import { entraConfigSchema, type EntraConfig } from './entra-config'
+import { entraConfigSchema, withDefaults, type EntraConfig, type EntraSettings } from './entra-config'
 import { decodeLinks, decodePosition, encodeLinks, encodePosition } from './delta-state'
 import { DEFAULT_RETRY, GraphHttp, type RetryPolicy } from './graph-http'
 import { toRemoteUser, USER_SELECT, type GraphUserObject } from './user-mapping'
@@ -238,14 +238,16 @@ class EntraConnector implements Connector {
 }
 
 /** Builds the definition; tests pass a quicker retry policy. */
-export function entraConnectorWith(retry: RetryPolicy = DEFAULT_RETRY): ConnectorDefinition<EntraConfig> {
+export function entraConnectorWith(retry: RetryPolicy = DEFAULT_RETRY): ConnectorDefinition<EntraSettings> {
   return {
     type: 'entra',
     description: 'Microsoft Entra ID through Microsoft Graph (delta queries)',
     configSchema: entraConfigSchema,
     secretKeys: ['clientSecret', 'certificate'],
-    open: (config, deps) =>
-      new EntraConnector(config, entraTokenSource(config, deps.fetch), deps.fetch, deps.logger, retry),
+    open: (settings, deps) => {
+      const config = withDefaults(settings)
+      return new EntraConnector(config, entraTokenSource(config, deps.fetch), deps.fetch, deps.logger, retry)
+    },
   }
 }
 

@@ -167,41 +167,29 @@ export async function createIdentities(
       active: input.active ?? true,
       person_id: input.personId ? requireUuid(input.personId, 'personId') : null,
     }))
-    // Name the clashing identities for the admin (after a failed insert the transaction is unusable).
-    const userNames = values.map((v) => v.user_name?.toLowerCase()).filter((n): n is string => !!n)
-    const clash = await ctx.trx
-      .selectFrom('identities')
-      .select(['external_id', 'user_name'])
-      .where('source_id', 'in', [...new Set(values.map((v) => v.source_id))])
-      .where((eb) =>
-        eb.or([
-          eb(
-            'external_id',
-            'in',
-            values.map((v) => v.external_id),
-          ),
-          ...(userNames.length
-            ? [eb.and([eb(sql`lower(user_name)`, 'in', userNames), eb('removed_at', 'is', null)])]
-            : []),
-        ]),
-      )
-      .limit(5)
-      .execute()
-    if (clash.length > 0) {
-      throw conflict(
-        `already in this source: ${clash.map((c) => `${c.external_id} (user name "${c.user_name}")`).join(', ')}`,
-      )
-    }
+    let rows: Awaited<ReturnType<typeof insert>>
+    const insert = () =>
+      // DO NOTHING rather than a check first: the check cost a scan per batch once the table had
+      // grown within one transaction (its statistics still said empty); a clash is the rare case.
+      ctx.trx
+        .insertInto('identities')
+        .values(values)
+        .onConflict((oc) => oc.doNothing())
+        .returningAll()
+        .execute()
     try {
-      const rows = await ctx.trx.insertInto('identities').values(values).returningAll().execute()
-      const byId = new Map(rows.map((r) => [r.id, r]))
-      created.push(...values.map((v) => toIdentity(byId.get(v.id)!)))
+      rows = await insert()
     } catch (err) {
-      if (sqlState(err) === '23505')
-        throw conflict('an identity with this external id or user name already exists in this source')
       if (sqlState(err) === '23503') throw invalid('an identity names a source or person that does not exist')
       throw err
     }
+    if (rows.length < values.length) {
+      const inserted = new Set(rows.map((r) => r.id))
+      const skipped = values.filter((v) => !inserted.has(v.id))
+      throw conflict(`already in this source: ${(await clashes(ctx, skipped)).join(', ')}`)
+    }
+    const byId = new Map(rows.map((r) => [r.id, r]))
+    created.push(...values.map((v) => toIdentity(byId.get(v.id)!)))
   }
   await ctx.auditMany(
     created.map((identity) => ({
@@ -212,4 +200,41 @@ export async function createIdentities(
     })),
   )
   return created
+}
+
+/** Names the identities that clash with `values` (by external id, or user name ignoring case), for the error. */
+async function clashes(
+  ctx: WriteContext,
+  values: { source_id: string; external_id: string; user_name: string | null }[],
+): Promise<string[]> {
+  const sourceIds = [...new Set(values.map((v) => v.source_id))]
+  const names = values.map((v) => v.user_name?.toLowerCase()).filter((n): n is string => !!n)
+  // One at a time: a transaction is one connection.
+  const byExternalId = await ctx.trx
+    .selectFrom('identities')
+    .select(['external_id', 'user_name'])
+    .where('source_id', 'in', sourceIds)
+    .where(
+      'external_id',
+      'in',
+      values.map((v) => v.external_id),
+    )
+    .limit(5)
+    .execute()
+  const byUserName =
+    names.length === 0
+      ? []
+      : await ctx.trx
+          .selectFrom('identities')
+          .select(['external_id', 'user_name'])
+          .where('source_id', 'in', sourceIds)
+          .where(sql`lower(user_name)`, 'in', names)
+          .where('user_name', 'is not', null)
+          .where('removed_at', 'is', null)
+          .limit(5)
+          .execute()
+  const found = [...byExternalId, ...byUserName].slice(0, 5)
+  return found.length > 0
+    ? found.map((c) => `${c.external_id} (user name "${c.user_name}")`)
+    : values.slice(0, 5).map((v) => `${v.external_id} (user name "${v.user_name}", twice in this batch)`)
 }

@@ -64,12 +64,30 @@ export async function applyChanges(
   // (changing the list does not make a plan stale, unlike marking the person protected).
   const protectedNames = new Set(policy.protectedUserNames.map((n) => n.toLowerCase()))
 
+  // Identities the source no longer has go first: a user deleted at the source and a new one given
+  // the same user name in one plan would otherwise clash on the user name while both are live.
+  for (let after = -1; ;) {
+    const removals = await trx
+      .selectFrom('plan_changes')
+      .selectAll()
+      .where('plan_id', '=', plan.id)
+      .where('kind', '=', 'identity.remove')
+      .where('seq', '>', after)
+      .orderBy('seq')
+      .limit(BATCH)
+      .execute()
+    if (removals.length === 0) break
+    for (const c of removals) await applyOne(w, c, source, resolve, refs, removeAfter, protectedNames)
+    after = removals[removals.length - 1]!.seq
+  }
+
   let after = -1
   for (;;) {
     const batch = await trx
       .selectFrom('plan_changes')
       .selectAll()
       .where('plan_id', '=', plan.id)
+      .where('kind', '<>', 'identity.remove')
       .where('seq', '>', after)
       .orderBy('seq')
       .limit(BATCH)

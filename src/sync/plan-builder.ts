@@ -7,7 +7,7 @@ import { personColumns } from '../org/records'
 import { ChangeRound } from './change-round'
 import { chunks } from './chunks'
 import type { Connector, Page, RemoteDepartment, RemoteUser } from './connector'
-import { type PlanChangeWriter } from './plan-changes'
+import { type PlanChangeWriter, type PlannedChange } from './plan-changes'
 import { PlanError } from './plan-error'
 import { planGroupChanges, planListedGroups, type GroupPlanContext } from './plan-groups'
 import { planManagers, type PendingManager } from './plan-managers'
@@ -723,6 +723,9 @@ class PlanBuilder {
       return !saying.some((o) => this.outranksMe(o.sourceId, attr))
     }
 
+    // New people are written after the batch's other changes, as one run the applier inserts in
+    // bulk; nothing else in the batch refers to them (their managers are planned at the end).
+    const creates: PlannedChange[] = []
     for (const { remote, n, state } of users) {
       const identityJson = canonicalJson(n) ?? '{}'
       const departmentRef = await this.resolveDept(remote, n)
@@ -763,7 +766,7 @@ class PlanBuilder {
           })
         } else {
           personRef = `p:${remote.externalId}`
-          await writer.add({
+          creates.push({
             kind: 'person.create',
             ref: personRef,
             departmentId: this.anchorOf(departmentRef),
@@ -902,6 +905,7 @@ class PlanBuilder {
         })
       }
     }
+    for (const c of creates) await writer.add(c)
   }
 
   /**

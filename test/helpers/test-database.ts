@@ -73,7 +73,10 @@ export async function openTestDatabase(kind: DatabaseKind): Promise<TestDatabase
 }
 
 /** Declares the same suite once per database kind, each with its own database for the file. */
-export function describeEachDatabase(title: string, body: (db: () => TestDatabase) => void): void {
+export function describeEachDatabase(
+  title: string,
+  body: (db: () => TestDatabase, kind: DatabaseKind) => void,
+): void {
   for (const kind of databaseKinds()) {
     describe(`${title} [${kind}]`, () => {
       let current: TestDatabase | undefined
@@ -86,7 +89,7 @@ export function describeEachDatabase(title: string, body: (db: () => TestDatabas
       body(() => {
         if (!current) throw new Error('test database is not open (beforeAll failed)')
         return current
-      })
+      }, kind)
     })
   }
 }

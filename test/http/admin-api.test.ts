@@ -36,6 +36,10 @@ async function expectError(
   return body.error
 }
 
+/** The shape of an app certificate as Entra wants it: the certificate and its private key in one PEM. */
+const PEM =
+  '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n'
+
 describeEachDatabase('admin API', (db) => {
   let app: TestApp
 
@@ -250,7 +254,11 @@ describeEachDatabase('admin API', (db) => {
       expect(JSON.stringify(entraRow.config)).not.toContain(entraSecret)
 
       // Google Workspace: the key is sealed; the API's root and token endpoint are configurable (fakes).
-      const googleKey = '{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----x"}'
+      const googleKey = JSON.stringify({
+        type: 'service_account',
+        client_email: 'orgsync@project.iam.gserviceaccount.com',
+        private_key: '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n',
+      })
       const googleConfig = {
         serviceAccountKey: googleKey,
         subject: 'admin@corp.example',
@@ -543,13 +551,13 @@ describeEachDatabase('admin API', (db) => {
       // Swapping one secret for another: the removed one is gone from the stored secrets.
       const swapped = await json<{ secretsSet: string[] }>(
         await app.api('PATCH', `/api/v1/sources/${entra.id}`, {
-          config: { clientSecret: null, certificate: 'PEM-DATA' },
+          config: { clientSecret: null, certificate: PEM },
         }),
         200,
       )
       expect(swapped.secretsSet).toEqual(['certificate'])
       const cfg = await app.sources.connectorConfig(entra.id)
-      expect(cfg).toEqual({ tenantId: 't', clientId: 'c', certificate: 'PEM-DATA' })
+      expect(cfg).toEqual({ tenantId: 't', clientId: 'c', certificate: PEM })
     })
 
     test('a PATCH that changes nothing rewrites nothing and audits nothing', async () => {

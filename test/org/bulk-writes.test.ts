@@ -104,7 +104,15 @@ describeEachDatabase('org store: bulk writes', (db) => {
           { sourceId: s, externalId: 'e3', userName: 'ONE', attributes: {} },
         ]),
       ),
-    ).rejects.toMatchObject({ kind: 'conflict' })
+    ).rejects.toMatchObject({ kind: 'conflict', message: 'already in this source: e1 (user name "one")' })
+    await expect(
+      db().store.write(source, (w) =>
+        w.createIdentities([
+          { sourceId: s, externalId: 'e4', userName: 'four', attributes: {} },
+          { sourceId: s, externalId: 'e1', userName: 'other', attributes: {} },
+        ]),
+      ),
+    ).rejects.toMatchObject({ kind: 'conflict', message: 'already in this source: e1 (user name "one")' })
     expect(
       (await q().selectFrom('identities').select('external_id').execute()).map((r) => r.external_id),
     ).toEqual(['e1'])

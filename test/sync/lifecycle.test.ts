@@ -224,6 +224,38 @@ describeEachDatabase('sync: a person from joiner to leaver', (db) => {
     expect(await deprovisionExpired(db().store, new Date(now + 60 * DAY))).toBe(0)
   })
 
+  test('an account deleted and a new one given its user name, in one plan, applies (the old identity goes first)', async () => {
+    const source = await fakeSource(
+      app,
+      { users: [u('old', { userName: 'sam@corp.test', email: 'sam@corp.test' }), u('keep')] },
+      { policy: { deletionThreshold: { count: 10, share: 1 } } },
+    )
+    await planAndApply(app, source)
+    const before = await person('sam@corp.test')
+    await reseed(app, source, {
+      users: [u('keep'), u('new', { userName: 'sam@corp.test', email: 'sam.new@corp.test' })],
+    })
+    const applied = await planAndApply(app, source)
+    expect(applied.summary).toMatchObject({ people: { create: 1, suspend: 1 }, identities: { remove: 1 } })
+    const identities = await q()
+      .selectFrom('identities')
+      .select(['external_id', 'user_name', 'removed_at'])
+      .where('user_name', '=', 'sam@corp.test')
+      .orderBy('external_id')
+      .execute()
+    expect(identities).toEqual([
+      { external_id: 'new', user_name: 'sam@corp.test', removed_at: null },
+      { external_id: 'old', user_name: 'sam@corp.test', removed_at: expect.any(Date) },
+    ])
+    const sams = await q()
+      .selectFrom('people')
+      .select(['id', 'status'])
+      .where('user_name', '=', 'sam@corp.test')
+      .execute()
+    expect(sams).toHaveLength(2)
+    expect(sams.find((p) => p.id === before.id)).toMatchObject({ status: 'suspended' })
+  })
+
   test('someone back in the source after being deprovisioned is a rehire: a new person, the old one kept', async () => {
     const source = await fakeSource(
       app,

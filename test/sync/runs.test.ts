@@ -156,14 +156,21 @@ describeEachDatabase('sync: runs', (db) => {
         throw new ConnectorError('invalid-config', 'fake: the settings cannot work')
       },
     }
-    const other = await startTestApp(db(), { connectors: { fake: refusing } })
-    try {
-      const source = await fakeSource(other, { users: [u('a')] }, { mode: 'auto' })
-      const run = await other.services.runs.run(source, { trigger: 'manual', actor: admin })
-      expect(run).toMatchObject({ status: 'failed', attempts: 1, error: 'fake: the settings cannot work' })
-    } finally {
-      await other.close()
-    }
+    const services = buildServices({
+      store: db().store,
+      box: new SecretBox(randomBytes(32)),
+      connectors: { fake: refusing },
+      logger: createLogger('silent'),
+      runs: { backoffMs: 5 },
+    })
+    const source = await services.sources.create(admin, {
+      type: 'fake',
+      name: 'Refusing',
+      config: { users: [] },
+      mode: 'auto',
+    })
+    const run = await services.runs.run(source.id, { trigger: 'manual', actor: admin })
+    expect(run).toMatchObject({ status: 'failed', attempts: 1, error: 'fake: the settings cannot work' })
   })
 
   test('a scheduled slot runs once, however often it fires', async () => {

@@ -10,7 +10,7 @@ import { admin, allChanges, orgState, personByUserName, plan, sourceState } from
  * The Entra ID connector end to end: the Graph fake (delta queries, the identity platform over TLS)
  * → plans → the org tree, on both stores.
  */
-describeEachDatabase('entra: Graph delta into the org tree', (db) => {
+describeEachDatabase('entra: Graph delta into the org tree', (db, kind) => {
   let fake: GraphFake
   let app: TestApp
   const SEEDED = 2000
@@ -256,8 +256,10 @@ describeEachDatabase('entra: Graph delta into the org tree', (db) => {
     expect((await sourceState(q(), source)).cursor).toBeNull()
   }, 60_000)
 
-  test('20,000 users through every quirk: repeats, shuffled order, empty pages and groups spread over pages', async () => {
-    const org = seedOrg({ users: 20_000, departments: 200, groups: 8, seed: 11 })
+  // The issue's 20,000-user tenant on PostgreSQL; PGlite (in-process, slower to write) takes 5,000.
+  const big = kind === 'postgres' ? 20_000 : 5_000
+  test(`${big.toLocaleString('en')} users through every quirk: repeats, shuffled order, empty pages and groups spread over pages`, async () => {
+    const org = seedOrg({ users: big, departments: 200, groups: 8, seed: 11 })
     fake.seed(org)
     fake.pageSize = 999
     fake.membersPerPage = 700

@@ -40,23 +40,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { Session } from 'node:inspector'
-import { Worker } from 'node:worker_threads'
-import os from 'node:os'
-import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import {
-  sql,
-  type Kysely,
-  type KyselyPlugin,
-  type PluginTransformQueryArgs,
-  type PluginTransformResultArgs,
-  type QueryResult,
-  type RootOperationNode,
-  type UnknownRow,
-} from 'kysely'
-import pg from 'pg'
+import { sql, type Kysely } from 'kysely'
 import pino from 'pino'
 import { csvConnector } from '../connectors/csv'
 import { generatedFakeConnector, type FakeData } from '../connectors/fake'
@@ -71,6 +56,22 @@ import type { RemoteDepartment, RemoteGroup, RemoteUser } from '../src/sync/conn
 import type { PlanSummary } from '../src/sync/plan-changes'
 import type { PlanView } from '../src/sync/plan-service'
 import { buildServices, type Services } from '../src/wiring'
+import {
+  describeSummary,
+  fmtSeconds,
+  machine,
+  MB,
+  PhaseTimeout,
+  positiveInt,
+  QueryCounter,
+  Runner,
+  scratchDatabase,
+  send,
+  table,
+  warningsOf,
+  type Message,
+  type PhaseResult,
+} from './bench-support'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const WITH_POSTGRES = process.env.BENCH_POSTGRES !== '0'
@@ -385,388 +386,13 @@ function csvBody(rows: CsvRow[]): Buffer {
   return Buffer.from(`\uFEFF${lines.join('\r\n')}\r\n`, 'utf8')
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Measurement: round trips (a Kysely plugin), CPU, memory
-
-/** Counts every statement the engine sends, with the time from compiling it to its result. */
-class QueryCounter implements KyselyPlugin {
-  total = 0
-  waitMs = 0
-  readonly byKind = new Map<string, { n: number; ms: number }>()
-  private readonly started = new Map<string, { kind: string; at: number }>()
-  /**
-   * Called before every statement. PGlite answers in microtasks, so a long apply on it never lets
-   * timers run: progress, memory samples and the phase timeout are also driven from here.
-   */
-  onQuery: (() => void) | undefined
-
-  transformQuery({ node, queryId }: PluginTransformQueryArgs): RootOperationNode {
-    this.onQuery?.()
-    this.started.set(queryId.queryId, { kind: describeNode(node), at: performance.now() })
-    return node
-  }
-
-  async transformResult({ result, queryId }: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    const s = this.started.get(queryId.queryId)
-    if (s) {
-      this.started.delete(queryId.queryId)
-      const ms = performance.now() - s.at
-      this.total++
-      this.waitMs += ms
-      const k = this.byKind.get(s.kind) ?? { n: 0, ms: 0 }
-      k.n++
-      k.ms += ms
-      this.byKind.set(s.kind, k)
-    }
-    return result
-  }
-
-  snapshot(): { total: number; waitMs: number; byKind: Map<string, { n: number; ms: number }> } {
-    return {
-      total: this.total,
-      waitMs: this.waitMs,
-      byKind: new Map([...this.byKind].map(([k, v]) => [k, { ...v }])),
-    }
-  }
-}
-
-function describeNode(node: RootOperationNode): string {
-  const verb: Record<string, string> = {
-    SelectQueryNode: 'select',
-    InsertQueryNode: 'insert',
-    UpdateQueryNode: 'update',
-    DeleteQueryNode: 'delete',
-  }
-  if (node.kind === 'RawNode') {
-    const text = (node as unknown as { sqlFragments: string[] }).sqlFragments
-      .join('?')
-      .replace(/\s+/g, ' ')
-      .trim()
-    return `sql: ${text.slice(0, 48)}`
-  }
-  const table = firstTable(node, 0) ?? '?'
-  const locking =
-    node.kind === 'SelectQueryNode' && (node as { endModifiers?: unknown[] }).endModifiers?.length
-  return `${verb[node.kind] ?? node.kind} ${table}${locking ? ' for update' : ''}`
-}
-
-function firstTable(value: unknown, depth: number): string | undefined {
-  if (depth > 6 || value === null || typeof value !== 'object') return undefined
-  const v = value as { kind?: string; table?: { identifier?: { name?: string } } }
-  if (v.kind === 'TableNode') return v.table?.identifier?.name
-  for (const key of ['into', 'table', 'from', 'froms', 'node']) {
-    const child = (value as Record<string, unknown>)[key]
-    const items = Array.isArray(child) ? child : [child]
-    for (const item of items) {
-      const found = firstTable(item, depth + 1)
-      if (found) return found
-    }
-  }
-  return undefined
-}
-
-/** CPU of the local PostgreSQL server (every postgres process and its reaped children), in ms. */
-const CLOCK_TICK_MS = 10
-function postgresCpuMs(): number | null {
-  const host = new URL(ADMIN_URL).hostname
-  if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host)) return null
-  let ticks = 0
-  let found = false
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue
-    let stat: string
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    } catch {
-      continue
-    }
-    const close = stat.lastIndexOf(')')
-    if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue
-    const f = stat.slice(close + 2).split(' ')
-    // Fields after the command: state(3) ppid … utime(14) stime(15) cutime(16) cstime(17), 1-based.
-    ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
-    found = true
-  }
-  return found ? ticks * CLOCK_TICK_MS : null
-}
-
-const MB = 1024 * 1024
-
-/**
- * Peak RSS, sampled every 100 ms by a worker thread (it runs even while the main thread is busy), and
- * peak V8 heap in use, sampled on the main thread (by a timer, and between statements).
- */
-class MemorySampler {
-  private static shared: BigInt64Array | undefined
-  private static worker: Worker | undefined
-  peakHeap = 0
-  private lastHeapSample = 0
-
-  constructor() {
-    if (!MemorySampler.worker) {
-      const buffer = new SharedArrayBuffer(8)
-      MemorySampler.shared = new BigInt64Array(buffer)
-      MemorySampler.worker = new Worker(
-        `const { workerData } = require('node:worker_threads')
-         const peak = new BigInt64Array(workerData)
-         setInterval(() => {
-           const rss = BigInt(process.memoryUsage.rss())
-           if (rss > Atomics.load(peak, 0)) Atomics.store(peak, 0, rss)
-         }, 100)`,
-        { eval: true, workerData: buffer },
-      )
-      MemorySampler.worker.unref()
-    }
-  }
-
-  get peak(): number {
-    return Number(Atomics.load(MemorySampler.shared!, 0))
-  }
-
-  /** Samples the heap if 100 ms have passed since the last sample. */
-  poke(): void {
-    const now = performance.now()
-    if (now - this.lastHeapSample < 100) return
-    this.lastHeapSample = now
-    this.sample()
-  }
-
-  private sample(): void {
-    const m = process.memoryUsage()
-    this.peakHeap = Math.max(this.peakHeap, m.heapUsed)
-    if (BigInt(m.rss) > Atomics.load(MemorySampler.shared!, 0))
-      Atomics.store(MemorySampler.shared!, 0, BigInt(m.rss))
-  }
-
-  start(): void {
-    Atomics.store(MemorySampler.shared!, 0, 0n)
-    this.peakHeap = 0
-    this.sample()
-  }
-
-  stop(): void {
-    this.sample()
-  }
-}
-
-/**
- * BENCH_CPU_PROF=DIR: a V8 CPU profile of the main thread per phase, through the inspector (so
- * tsx's loader thread stays out, and phases do not mix). Open them in Chrome DevTools or speedscope.
- */
-const PROFILE_DIR = process.env.BENCH_CPU_PROF
-class PhaseProfiler {
-  private session: Session | undefined
-  private post<T>(method: string): Promise<T> {
-    return new Promise((resolve, reject) =>
-      this.session!.post(method, (err, result) => (err ? reject(err) : resolve(result as T))),
-    )
-  }
-  async start(): Promise<void> {
-    if (!PROFILE_DIR) return
-    this.session ??= new Session()
-    this.session.connect()
-    await this.post('Profiler.enable')
-    await this.post('Profiler.start')
-  }
-  async stop(file: string): Promise<void> {
-    if (!PROFILE_DIR || !this.session) return
-    const { profile } = await this.post<{ profile: unknown }>('Profiler.stop')
-    this.session.disconnect()
-    mkdirSync(PROFILE_DIR, { recursive: true })
-    writeFileSync(join(PROFILE_DIR, file), JSON.stringify(profile))
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Phases (in the child process of one store)
-
-interface PhaseResult {
-  store: StoreKind
-  phase: string
-  ms: number
-  changes: number | null
-  queries: number
-  dbWaitMs: number
-  nodeCpuMs: number
-  pgCpuMs: number | null
-  peakRssMb: number
-  peakHeapMb: number
-  maxRssMb: number
-  checks: string[]
-  failures: number
-  topQueries: { kind: string; n: number; ms: number }[]
-}
-
-type Message =
-  | { type: 'phase'; result: PhaseResult }
-  | { type: 'version'; store: StoreKind; version: string }
-  | { type: 'fatal'; store: StoreKind; message: string }
-
-function send(message: Message): void {
-  process.send?.(message)
-}
-
-class PhaseTimeout extends Error {}
-
-function progressLine(text: string): void {
-  if (process.stderr.isTTY) process.stderr.write(`\r  ${text}`.padEnd(100))
-  else process.stderr.write(`  ${text}\n`)
-}
-
-function endProgress(): void {
-  if (process.stderr.isTTY) process.stderr.write(`\r${' '.repeat(100)}\r`)
-}
-
-class Runner {
-  readonly results: PhaseResult[] = []
-  constructor(
-    readonly store: StoreKind,
-    readonly counter: QueryCounter,
-  ) {}
-
-  /**
-   * Runs one phase with its measurements and a timeout. `work` returns the change count (or null)
-   * and may call `note` to show progress in the heartbeat.
-   */
-  async phase<T>(
-    name: string,
-    work: (note: (text: string) => void) => Promise<{ value: T; changes: number | null }>,
-  ): Promise<{ value: T; result: PhaseResult }> {
-    const sampler = new MemorySampler()
-    const profiler = new PhaseProfiler()
-    await profiler.start()
-    const q0 = this.counter.snapshot()
-    const cpu0 = process.cpuUsage()
-    const pg0 = this.store === 'postgres' ? postgresCpuMs() : null
-    let note = ''
-    const t0 = performance.now()
-    const deadline = t0 + PHASE_TIMEOUT_MS
-    const timeoutMessage = `${name} did not finish within ${PHASE_TIMEOUT_MS / 1000} s (BENCH_PHASE_TIMEOUT): stopped`
-    const beatEvery = process.stderr.isTTY ? 1000 : 10_000
-    let lastBeat = t0
-    const tick = () => {
-      sampler.poke()
-      const now = performance.now()
-      if (now - lastBeat < beatEvery) return
-      lastBeat = now
-      const rss = (process.memoryUsage.rss() / MB).toFixed(0)
-      const queries = (this.counter.total - q0.total).toLocaleString('en')
-      progressLine(
-        `[${this.store}] ${name}: ${((now - t0) / 1000).toFixed(0)} s, ${queries} queries, rss ${rss} MB` +
-          (note ? `, ${note}` : ''),
-      )
-    }
-    sampler.start()
-    const ticker = setInterval(tick, 100)
-    ticker.unref()
-    // The timer covers a phase waiting on I/O; the statement hook one whose loop never lets timers run.
-    // Fails one statement once the deadline has passed; the engine may then record its failure
-    // (the rollback and a failed plan) before the error reaches here, whatever it became by then.
-    let timedOut = false
-    this.counter.onQuery = () => {
-      tick()
-      if (!timedOut && performance.now() > deadline) {
-        timedOut = true
-        throw new PhaseTimeout(timeoutMessage)
-      }
-    }
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new PhaseTimeout(timeoutMessage)), PHASE_TIMEOUT_MS)
-    })
-    let outcome: { value: T; changes: number | null }
-    try {
-      outcome = await Promise.race([work((text) => (note = text)), timeout])
-    } catch (err) {
-      throw timedOut ? new PhaseTimeout(timeoutMessage) : err
-    } finally {
-      clearTimeout(timer)
-      clearInterval(ticker)
-      this.counter.onQuery = undefined
-      endProgress()
-    }
-    const ms = performance.now() - t0
-    sampler.stop()
-    await profiler.stop(`${this.store}-${name.replace(/[^a-z0-9]+/gi, '-').replace(/-$/, '')}.cpuprofile`)
-    const cpu = process.cpuUsage(cpu0)
-    const pg1 = this.store === 'postgres' ? postgresCpuMs() : null
-    const q1 = this.counter.snapshot()
-    const top = [...q1.byKind]
-      .map(([kind, v]) => {
-        const before = q0.byKind.get(kind) ?? { n: 0, ms: 0 }
-        return { kind, n: v.n - before.n, ms: v.ms - before.ms }
-      })
-      .filter((k) => k.n > 0)
-      .sort((a, b) => b.ms - a.ms)
-      .slice(0, 8)
-    const result: PhaseResult = {
-      store: this.store,
-      phase: name,
-      ms,
-      changes: outcome.changes,
-      queries: q1.total - q0.total,
-      dbWaitMs: q1.waitMs - q0.waitMs,
-      nodeCpuMs: (cpu.user + cpu.system) / 1000,
-      pgCpuMs: pg0 !== null && pg1 !== null ? pg1 - pg0 : null,
-      peakRssMb: sampler.peak / MB,
-      peakHeapMb: sampler.peakHeap / MB,
-      maxRssMb: process.resourceUsage().maxRSS / 1024,
-      checks: [],
-      failures: 0,
-      topQueries: top,
-    }
-    console.log(
-      `[${this.store}] ${name}: ${fmtSeconds(ms)}` +
-        (outcome.changes === null ? '' : `, ${outcome.changes.toLocaleString('en')} changes`) +
-        `, ${result.queries.toLocaleString('en')} queries (${fmtSeconds(result.dbWaitMs)} waiting on them)` +
-        `, node CPU ${fmtSeconds(result.nodeCpuMs)}` +
-        (result.pgCpuMs === null ? '' : `, postgres CPU ${fmtSeconds(result.pgCpuMs)}`) +
-        `, peak RSS ${result.peakRssMb.toFixed(0)} MB, heap ${result.peakHeapMb.toFixed(0)} MB ` +
-        `(maxRSS ${result.maxRssMb.toFixed(0)} MB)`,
-    )
-    this.results.push(result)
-    return { value: outcome.value, result }
-  }
-
-  /** Records a check on a phase's result (printed now, shown in the table). */
-  check(result: PhaseResult, ok: boolean, description: string): void {
-    result.checks.push(`${ok ? 'ok' : 'FAILED'}: ${description}`)
-    if (!ok) result.failures++
-    console.log(`[${this.store}]   ${ok ? 'ok    ' : 'FAILED'} ${description}`)
-  }
-
-  publish(result: PhaseResult): void {
-    send({ type: 'phase', result })
-  }
-}
-
-/** Summary counts as one short line: only what is non-zero. */
-function describeSummary(s: PlanSummary): string {
-  const parts: string[] = []
-  const add = (area: string, counts: Record<string, number>) => {
-    for (const [k, v] of Object.entries(counts)) if (v) parts.push(`${area}.${k} ${v.toLocaleString('en')}`)
-  }
-  add('people', s.people)
-  add('departments', s.departments)
-  add('groups', s.groups)
-  add('memberships', s.memberships)
-  add('identities', s.identities)
-  if (s.protectedSkipped) parts.push(`protectedSkipped ${s.protectedSkipped}`)
-  return parts.join(', ') || 'nothing'
-}
-
-function warningsOf(plan: PlanView): string[] {
-  const d = plan.errorDetails as { warnings?: string[] } | null
-  return d?.warnings ?? []
-}
-
 async function runStore(
   store: StoreKind,
   open: () => Promise<DatabaseHandle>,
   opened: (handle: DatabaseHandle) => void,
 ): Promise<void> {
   const counter = new QueryCounter()
-  const run = new Runner(store, counter)
+  const run = new Runner(store, counter, { adminUrl: ADMIN_URL, timeoutMs: PHASE_TIMEOUT_MS })
   // The store's own footprint (PGlite's is large), before any sync work.
   const { value: handle, result: setup } = await run.phase('open + migrate', async () => {
     const h = await open()
@@ -846,31 +472,7 @@ async function runStore(
       const p = await services.plans.apply(planId, actor)
       return { value: p, changes: p.changeCount }
     })
-  const combined = (label: string, a: PhaseResult, b: PhaseResult): PhaseResult => {
-    const byKind = new Map<string, { n: number; ms: number }>()
-    for (const q of [...a.topQueries, ...b.topQueries]) {
-      const k = byKind.get(q.kind) ?? { n: 0, ms: 0 }
-      byKind.set(q.kind, { n: k.n + q.n, ms: k.ms + q.ms })
-    }
-    const r: PhaseResult = {
-      store,
-      phase: label,
-      ms: a.ms + b.ms,
-      changes: b.changes,
-      queries: a.queries + b.queries,
-      dbWaitMs: a.dbWaitMs + b.dbWaitMs,
-      nodeCpuMs: a.nodeCpuMs + b.nodeCpuMs,
-      pgCpuMs: a.pgCpuMs !== null && b.pgCpuMs !== null ? a.pgCpuMs + b.pgCpuMs : null,
-      peakRssMb: Math.max(a.peakRssMb, b.peakRssMb),
-      peakHeapMb: Math.max(a.peakHeapMb, b.peakHeapMb),
-      maxRssMb: Math.max(a.maxRssMb, b.maxRssMb),
-      checks: [],
-      failures: 0,
-      topQueries: [],
-    }
-    run.results.push(r)
-    return r
-  }
+  const combined = (label: string, a: PhaseResult, b: PhaseResult) => run.combine(label, a, b)
   const requireStatus = (result: PhaseResult, p: PlanView, status: PlanView['status']): boolean => {
     const ok = p.status === status
     run.check(
@@ -1242,17 +844,6 @@ async function checkCsv(
 // ---------------------------------------------------------------------------------------------------
 // Child process: one store
 
-async function adminQuery(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, application_name: 'orgsync-bench' })
-  client.on('error', () => undefined)
-  await client.connect()
-  try {
-    await client.query(text)
-  } finally {
-    await client.end()
-  }
-}
-
 async function child(store: StoreKind): Promise<void> {
   let dropNow: (() => Promise<void>) | undefined
   let stopping = false
@@ -1277,17 +868,9 @@ async function child(store: StoreKind): Promise<void> {
   let handle: DatabaseHandle | undefined
   try {
     if (store === 'postgres') {
-      const name = `orgsync_bench_${randomBytes(6).toString('hex')}`
-      const url = new URL(ADMIN_URL)
-      url.pathname = `/${name}`
-      await adminQuery(`create database "${name}"`)
-      let dropping: Promise<void> | undefined
-      dropNow = () =>
-        (dropping ??= adminQuery(`drop database if exists "${name}" with (force)`).then(() => {
-          process.stderr.write(`  dropped scratch database ${name}\n`)
-        }))
-      process.stderr.write(`  created scratch database ${name}\n`)
-      const target = url.toString()
+      const scratch = await scratchDatabase(ADMIN_URL)
+      dropNow = scratch.drop
+      const target = scratch.url
       await runStore(
         store,
         () => openDatabase({ kind: 'postgres', url: target, poolMax: 4 }),
@@ -1311,31 +894,6 @@ async function child(store: StoreKind): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------
 // Parent: runs each store in its own process and reports
-
-function positiveInt(value: string | undefined, fallback: number): number {
-  const n = Number(value)
-  return Number.isInteger(n) && n > 0 ? n : fallback
-}
-
-function fmtSeconds(ms: number): string {
-  return ms >= 10_000
-    ? `${(ms / 1000).toFixed(1)} s`
-    : ms >= 1000
-      ? `${(ms / 1000).toFixed(2)} s`
-      : `${ms.toFixed(0)} ms`
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[], left = 2): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) =>
-        i < left || i === cells.length - 1 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0),
-      )
-      .join('  ')
-      .trimEnd()
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
-}
 
 function target(r: PhaseResult, firstApplyMs: number | undefined): string {
   switch (r.phase) {
@@ -1424,11 +982,7 @@ function report(results: PhaseResult[], versions: string[], fatal: string[]): vo
     }
   }
   for (const f of fatal) console.log(`\n${f}`)
-  const cpus = os.cpus()
-  console.log(
-    `\nmachine: ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, ` +
-      `node ${process.version}; ${versions.join('; ')}`,
-  )
+  console.log(`\nmachine: ${machine()}; ${versions.join('; ')}`)
 }
 
 let running: ChildProcess | undefined

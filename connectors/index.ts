@@ -2,6 +2,7 @@ import type { ConnectorRegistry } from '../src/sync/connector'
 import { csvConnector } from './csv'
 import { entraConnector } from './entra'
 import { googleConnector } from './google'
+import { ldapConnector } from './ldap'
 import { fakeConnector } from './fake'
 
 /** Every connector this build ships, by source type. Wired in by main; tests build their own maps. */
@@ -9,5 +10,6 @@ export const connectorRegistry: ConnectorRegistry = {
   csv: csvConnector,
   entra: entraConnector,
   google: googleConnector,
+  ldap: ldapConnector,
   fake: fakeConnector,
 }

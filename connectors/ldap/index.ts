@@ -1,0 +1,578 @@
+import type { Logger } from 'pino'
+import {
+  ConnectorError,
+  type ChangePage,
+  type CheckResult,
+  type Connector,
+  type ConnectorDefinition,
+  type Page,
+  type RemoteChange,
+  type RemoteDepartment,
+  type RemoteGroup,
+  type RemoteUser,
+} from '../../src/sync/connector'
+import { guidFromBuffer } from './ad-values'
+import { canonicalDn, isUnder, parentDn, parseDn, parseExtendedDn } from './distinguished-name'
+import {
+  AD_USER_ATTRIBUTES,
+  entryId,
+  GENERIC_USER_ATTRIBUTES,
+  memberValues,
+  toRemoteUser,
+  type DepartmentResolver,
+} from './entry-mapping'
+import {
+  AD_GROUP_FILTER,
+  AD_USER_FILTER,
+  GENERIC_GROUP_FILTER,
+  GENERIC_USER_FILTER,
+  ldapConfigSchema,
+  withDefaults,
+  type LdapConfig,
+  type LdapSettings,
+} from './ldap-config'
+import { buffer, extendedDn, many, one, showDeleted, LdapSession, type LdapEntry } from './ldap-session'
+
+/** Where the last full listing left the directory: AD's USN on one DC, and when the listing was. */
+interface UsnToken {
+  v: 1
+  dsa: string
+  invocationId: string
+  usn: string
+  listedAt: number
+}
+
+/** A full listing is due after this long even when USNs could say what changed (see changes()). */
+const FULL_LISTING_EVERY_MS = 7 * 86_400_000
+const CHANGE_PAGE = 1000
+
+interface GroupEntry {
+  id: string
+  /** canonical DN */
+  dn: string
+  name: string
+  description: string | null
+  /** Member GUIDs or DNs (canonical), users and groups alike. */
+  members: string[]
+}
+
+/**
+ * Active Directory (and other LDAP servers) through ldapts. Reads users, OUs and groups by paged
+ * search under the base DN; AD objects are keyed by objectGUID and DN-valued links (manager,
+ * member) are read through the extended-DN control, so a move never breaks them. AD sources are
+ * incremental: the DC's highestCommittedUSN, read before a full listing, is the cursor, and later
+ * runs read what has a higher uSNChanged.
+ */
+class LdapConnector implements Connector {
+  readonly type = 'ldap'
+  private session: LdapSession | undefined
+  private readonly ad: boolean
+  private readonly userFilter: string
+  private readonly groupFilter: string
+  /** canonical OU DN → department externalId, for the current listing. */
+  private ous = new Map<string, string>()
+  private usnToken: UsnToken | undefined
+  private userPages: AsyncGenerator<LdapEntry[]> | undefined
+  private groups: RemoteGroup[] | undefined
+  private round: { changes: RemoteChange[]; deltaToken: string } | undefined
+  /** canonical DN → id of entries read so far (generic servers: links are plain DNs). */
+  private readonly idByDn = new Map<string, string>()
+
+  constructor(
+    private readonly config: LdapConfig,
+    private readonly logger: Logger,
+  ) {
+    this.ad = config.flavour === 'ad'
+    this.userFilter = config.userFilter ?? (this.ad ? AD_USER_FILTER : GENERIC_USER_FILTER)
+    this.groupFilter = config.groupFilter ?? (this.ad ? AD_GROUP_FILTER : GENERIC_GROUP_FILTER)
+  }
+
+  private async connect(): Promise<LdapSession> {
+    this.session ??= await LdapSession.open(this.config)
+    return this.session
+  }
+
+  private get controls() {
+    return this.ad ? [extendedDn()] : []
+  }
+
+  /** Whether an entry is in what this source reads (included OUs, not excluded). */
+  private inScope(dn: string): boolean {
+    const plain = parseExtendedDn(dn).dn
+    if (!isUnder(plain, this.config.baseDn)) return false
+    if (this.config.excludeDns?.some((x) => isUnder(plain, x))) return false
+    if (this.config.includeOus && !this.config.includeOus.some((x) => isUnder(plain, x))) return false
+    return true
+  }
+
+  /** Whether an OU may be a department (in scope, and not one of the ignored OUs). */
+  private isDepartment(dn: string): boolean {
+    return this.inScope(dn) && !this.config.ignoredOus?.some((x) => isUnder(dn, x))
+  }
+
+  // ---- check ----------------------------------------------------------------------------------------
+
+  async check(signal: AbortSignal): Promise<CheckResult> {
+    const checks: CheckResult['checks'] = []
+    const step = async (name: string, run: () => Promise<string>): Promise<boolean> => {
+      try {
+        signal.throwIfAborted()
+        checks.push({ name, ok: true, message: await run() })
+        return true
+      } catch (err) {
+        if (!(err instanceof ConnectorError)) throw err
+        checks.push({ name, ok: false, message: err.message })
+        return false
+      }
+    }
+    try {
+      const bound = await step('bind', async () => {
+        await this.connect()
+        return `bound to ${this.config.url} as ${this.config.bindDn}`
+      })
+      if (!bound) return { ok: false, checks }
+      const based = await step('base DN', async () => {
+        const base = await this.session!.read('read the base DN', this.config.baseDn, ['objectClass'])
+        if (!base)
+          throw new ConnectorError(
+            'invalid-config',
+            `ldap: the base DN ${this.config.baseDn} does not exist (or the bind account cannot see it)`,
+          )
+        return `${this.config.baseDn} exists`
+      })
+      if (based) {
+        await step('users', async () => {
+          let found = 0
+          for await (const page of this.session!.pages('read users', this.config.baseDn, {
+            filter: this.userFilter,
+            attributes: ['1.1'],
+          })) {
+            found = page.length
+            break
+          }
+          if (found === 0)
+            throw new ConnectorError(
+              'invalid-config',
+              `ldap: no users under ${this.config.baseDn} match ${this.userFilter}`,
+            )
+          return `users found with ${this.userFilter}`
+        })
+      }
+      if (this.ad) {
+        await step('change tracking', async () => {
+          const root = await this.session!.rootDse()
+          if (!root.highestCommittedUSN)
+            throw new ConnectorError('permission', 'ldap: the rootDSE has no highestCommittedUSN')
+          return `incremental runs from USN ${root.highestCommittedUSN} on ${root.dsServiceName ?? 'this DC'}`
+        })
+      }
+    } finally {
+      await this.close()
+    }
+    return { ok: checks.every((c) => c.ok), checks }
+  }
+
+  private async close(): Promise<void> {
+    await this.session?.close()
+    this.session = undefined
+  }
+
+  // ---- change tracking state ------------------------------------------------------------------------
+
+  private async usnState(): Promise<Omit<UsnToken, 'listedAt' | 'v'>> {
+    const session = await this.connect()
+    const root = await session.rootDse()
+    if (!root.highestCommittedUSN || !root.dsServiceName)
+      throw new ConnectorError(
+        'permission',
+        'ldap: the rootDSE gives no highestCommittedUSN or dsServiceName',
+      )
+    const settings = await session.read('read the DC invocationId', root.dsServiceName, ['invocationId'])
+    const invocation = settings ? buffer(settings, 'invocationId') : undefined
+    if (!invocation)
+      throw new ConnectorError('permission', `ldap: cannot read invocationId of ${root.dsServiceName}`)
+    return {
+      dsa: canonicalDn(root.dsServiceName),
+      invocationId: guidFromBuffer(invocation),
+      usn: root.highestCommittedUSN,
+    }
+  }
+
+  // ---- full listing -----------------------------------------------------------------------------------
+
+  async listDepartments(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteDepartment>> {
+    if (cursor !== undefined)
+      throw new ConnectorError('permanent', `ldap: unexpected department cursor ${cursor}`)
+    // The USN is read before anything is listed: a change made during the listing is seen again
+    // by the next round rather than lost.
+    if (this.ad) this.usnToken = { v: 1, ...(await this.usnState()), listedAt: Date.now() }
+    this.ous = new Map()
+    if (this.config.departmentsFrom !== 'ou') return { items: [] }
+    const session = await this.connect()
+    const found: { id: string; dn: string; name: string }[] = []
+    for await (const page of session.pages('list OUs', this.config.baseDn, {
+      filter: '(objectClass=organizationalUnit)',
+      attributes: ['objectGUID', 'entryUUID', 'ou', 'name'],
+      explicitBufferAttributes: ['objectGUID'],
+    })) {
+      signal.throwIfAborted()
+      for (const e of page) {
+        const id = entryId(e, this.config)
+        if (!id || !this.isDepartment(e.dn)) continue
+        const dn = canonicalDn(e.dn)
+        if (dn === canonicalDn(this.config.baseDn)) continue
+        found.push({ id, dn, name: one(e, 'ou') ?? parseDn(e.dn)[0]!.value })
+        this.ous.set(dn, id)
+      }
+    }
+    return {
+      items: found.map((o) => ({
+        externalId: o.id,
+        name: o.name,
+        parentExternalId: this.ous.get(parentDn(o.dn) ?? '') ?? null,
+      })),
+    }
+  }
+
+  private readonly placement: DepartmentResolver = {
+    byPlacement: (dn) => this.ous.get(parentDn(dn) ?? '') ?? null,
+  }
+
+  private managerId = (value: string): string | undefined => {
+    const { guid, dn } = parseExtendedDn(value)
+    return guid ?? this.idByDn.get(canonicalDn(dn))
+  }
+
+  async listUsers(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteUser>> {
+    const session = await this.connect()
+    if (cursor === undefined) {
+      this.userPages = session.pages(
+        'list users',
+        this.config.baseDn,
+        {
+          filter: this.userFilter,
+          attributes: this.ad ? AD_USER_ATTRIBUTES : GENERIC_USER_ATTRIBUTES,
+          explicitBufferAttributes: ['objectGUID'],
+        },
+        this.controls,
+      )
+    } else if (!this.userPages) {
+      throw new ConnectorError(
+        'transient',
+        'ldap: list users: the paged search was lost; the run starts again',
+      )
+    }
+    signal.throwIfAborted()
+    const next = await this.userPages!.next()
+    if (next.done) return { items: [] }
+    if (!this.ad) await this.resolveManagerDns(next.value)
+    const now = new Date()
+    const items: RemoteUser[] = []
+    for (const e of next.value) {
+      if (!this.inScope(e.dn)) continue
+      const user = toRemoteUser(e, this.config, this.placement, this.managerId, now)
+      if (!user) continue
+      this.idByDn.set(canonicalDn(e.dn), user.externalId)
+      items.push(user)
+    }
+    return { items, nextCursor: String(Number(cursor ?? 0) + 1) }
+  }
+
+  /**
+   * Generic servers link managers by plain DN: a manager not read yet is looked up by DN, so a
+   * report listed before their manager keeps the link.
+   */
+  private async resolveManagerDns(entries: LdapEntry[]): Promise<void> {
+    for (const e of entries) {
+      const value = one(e, 'manager')
+      if (!value) continue
+      const dn = canonicalDn(value)
+      if (this.idByDn.has(dn)) continue
+      const manager = await this.session!.read('read a manager', value, ['entryUUID'])
+      const id = manager ? entryId(manager, this.config) : undefined
+      if (id) this.idByDn.set(dn, id)
+    }
+  }
+
+  /** A group's entry with every member value (AD sends large ones in ranges of 1,500). */
+  private async readGroup(e: LdapEntry): Promise<GroupEntry | undefined> {
+    const id = entryId(e, this.config)
+    if (!id) return undefined
+    let { values, nextRange } = memberValues(e)
+    const members = [...values]
+    while (nextRange !== undefined) {
+      const more = await this.session!.read(
+        'read group members',
+        parseExtendedDn(e.dn).dn,
+        [`member;range=${nextRange}-*`],
+        this.controls,
+      )
+      if (!more) break
+      ;({ values, nextRange } = memberValues(more))
+      members.push(...values)
+    }
+    return {
+      id,
+      dn: canonicalDn(e.dn),
+      name: one(e, 'name') ?? one(e, 'cn') ?? parseDn(e.dn)[0]?.value ?? id,
+      description: one(e, 'description') ?? null,
+      members: members.map((m) => {
+        const { guid, dn } = parseExtendedDn(m)
+        return guid ?? canonicalDn(dn)
+      }),
+    }
+  }
+
+  private async readGroups(filter: string, signal: AbortSignal): Promise<Map<string, GroupEntry>> {
+    const session = await this.connect()
+    const groups = new Map<string, GroupEntry>()
+    for await (const page of session.pages(
+      'list groups',
+      this.config.baseDn,
+      {
+        filter,
+        attributes: ['objectGUID', 'entryUUID', 'cn', 'name', 'description', 'member', 'uniqueMember'],
+        explicitBufferAttributes: ['objectGUID'],
+      },
+      this.controls,
+    )) {
+      signal.throwIfAborted()
+      for (const e of page) {
+        if (!this.inScope(e.dn)) continue
+        const g = await this.readGroup(e)
+        if (g) groups.set(g.id, g)
+      }
+    }
+    return groups
+  }
+
+  /**
+   * Users of each group, nested groups expanded (people are members of what their groups are
+   * members of); a nesting cycle ends where it closes.
+   */
+  private expand(
+    groups: Map<string, GroupEntry>,
+    lookup: (key: string) => GroupEntry | undefined,
+  ): RemoteGroup[] {
+    const memo = new Map<string, Set<string>>()
+    const usersOf = (g: GroupEntry, trail: Set<string>): Set<string> => {
+      const known = memo.get(g.id)
+      if (known) return known
+      const out = new Set<string>()
+      trail.add(g.id)
+      for (const m of g.members) {
+        const nested = lookup(m)
+        if (nested) {
+          if (!trail.has(nested.id)) for (const u of usersOf(nested, trail)) out.add(u)
+        } else {
+          out.add(this.idByDn.get(m) ?? m)
+        }
+      }
+      trail.delete(g.id)
+      memo.set(g.id, out)
+      return out
+    }
+    return [...groups.values()].map((g) => ({
+      externalId: g.id,
+      displayName: g.name,
+      description: g.description,
+      memberExternalIds: [...usersOf(g, new Set())],
+    }))
+  }
+
+  async listGroups(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteGroup>> {
+    if (cursor === undefined || !this.groups) {
+      const groups = await this.readGroups(this.groupFilter, signal)
+      const byDn = new Map([...groups.values()].map((g) => [g.dn, g]))
+      // Generic servers name nested groups by DN; AD's extended DNs give their GUIDs.
+      this.groups = this.expand(groups, (key) => groups.get(key) ?? byDn.get(key))
+    }
+    const start = cursor === undefined ? 0 : Number(cursor)
+    const end = Math.min(this.groups.length, start + 500)
+    const items = this.groups.slice(start, end)
+    if (end < this.groups.length) return { items, nextCursor: String(end) }
+    await this.close()
+    return { items }
+  }
+
+  deltaToken(): string | undefined {
+    return this.usnToken ? JSON.stringify(this.usnToken) : undefined
+  }
+
+  // ---- incremental rounds -----------------------------------------------------------------------------
+
+  /**
+   * What changed since the token's USN: changed OUs, users and groups (whole records: LDAP has no
+   * partial ones), and the complete list of user GUIDs so deleted users are found (or, for an
+   * account allowed to read tombstones, the deleted users themselves). Another DC, or the same DC
+   * restored (a new invocationId), means USNs are not comparable: a full listing. So does a token
+   * older than a week, which also catches deleted groups and OUs.
+   */
+  async changes(token: string, cursor: string | undefined, signal: AbortSignal): Promise<ChangePage> {
+    if (!this.ad) throw new ConnectorError('resync-required', 'ldap: generic servers are read in full')
+    if (cursor === undefined || !this.round) this.round = await this.readRound(this.parseToken(token), signal)
+    const start = cursor === undefined ? 0 : Number(cursor)
+    const end = Math.min(this.round.changes.length, start + CHANGE_PAGE)
+    const changes = this.round.changes.slice(start, end)
+    if (end < this.round.changes.length) return { changes, nextCursor: String(end) }
+    const deltaToken = this.round.deltaToken
+    this.round = undefined
+    await this.close()
+    return { changes, deltaToken }
+  }
+
+  private parseToken(token: string): UsnToken {
+    try {
+      const t = JSON.parse(token) as UsnToken
+      if (t.v === 1 && typeof t.usn === 'string' && typeof t.dsa === 'string') return t
+    } catch {
+      // falls through
+    }
+    throw new ConnectorError('resync-required', 'ldap: the saved cursor is not one this version reads')
+  }
+
+  private async readRound(
+    token: UsnToken,
+    signal: AbortSignal,
+  ): Promise<{ changes: RemoteChange[]; deltaToken: string }> {
+    if (Date.now() - token.listedAt > FULL_LISTING_EVERY_MS)
+      throw new ConnectorError(
+        'resync-required',
+        'ldap: the weekly full listing is due (it finds deleted groups and OUs)',
+      )
+    const now = await this.usnState()
+    if (now.dsa !== token.dsa)
+      throw new ConnectorError(
+        'resync-required',
+        `ldap: another domain controller answered (${now.dsa}, was ${token.dsa})`,
+      )
+    if (now.invocationId !== token.invocationId)
+      throw new ConnectorError(
+        'resync-required',
+        `ldap: the domain controller's invocationId changed (restored from backup?): its USNs start a new history`,
+      )
+    const session = await this.connect()
+    const since = `(uSNChanged>=${BigInt(token.usn) + 1n})`
+    const changes: RemoteChange[] = []
+    const resolveParent = await this.parentResolver()
+
+    if (this.config.departmentsFrom === 'ou') {
+      for await (const page of session.pages('changed OUs', this.config.baseDn, {
+        filter: `(&(objectClass=organizationalUnit)${since})`,
+        attributes: ['objectGUID', 'ou', 'name'],
+        explicitBufferAttributes: ['objectGUID'],
+      })) {
+        for (const e of page) {
+          const id = entryId(e, this.config)
+          if (!id || !this.isDepartment(e.dn) || canonicalDn(e.dn) === canonicalDn(this.config.baseDn))
+            continue
+          changes.push({
+            kind: 'department',
+            department: {
+              externalId: id,
+              name: one(e, 'ou') ?? parseDn(e.dn)[0]!.value,
+              parentExternalId: await resolveParent(parentDn(e.dn)),
+            },
+          })
+        }
+      }
+    }
+    const when = new Date()
+    for await (const page of session.pages(
+      'changed users',
+      this.config.baseDn,
+      {
+        filter: `(&${this.userFilter}${since})`,
+        attributes: AD_USER_ATTRIBUTES,
+        explicitBufferAttributes: ['objectGUID'],
+      },
+      this.controls,
+    )) {
+      signal.throwIfAborted()
+      for (const e of page) {
+        if (!this.inScope(e.dn)) continue
+        const department = this.config.departmentsFrom === 'ou' ? await resolveParent(parentDn(e.dn)) : null
+        const user = toRemoteUser(e, this.config, { byPlacement: () => department }, this.managerId, when)
+        if (user) changes.push({ kind: 'user', user })
+      }
+    }
+    const changedGroups = await this.readGroups(`(&${this.groupFilter}${since})`, signal)
+    if (changedGroups.size > 0) {
+      // A nested group's change changes the groups it is in: re-read every group once and expand.
+      const all = await this.readGroups(this.groupFilter, signal)
+      const affected = new Set(changedGroups.keys())
+      let grew = true
+      while (grew) {
+        grew = false
+        for (const g of all.values())
+          if (!affected.has(g.id) && g.members.some((m) => affected.has(m))) {
+            affected.add(g.id)
+            grew = true
+          }
+      }
+      for (const g of this.expand(all, (key) => all.get(key)))
+        if (affected.has(g.externalId)) changes.push({ kind: 'group', group: g })
+    }
+
+    if (this.config.deletedObjects === 'tombstones') {
+      const root = (await session.rootDse()).defaultNamingContext ?? this.config.baseDn
+      for await (const page of session.pages(
+        'deleted users',
+        root,
+        {
+          filter: `(&(isDeleted=TRUE)(objectClass=user)${since})`,
+          attributes: ['objectGUID'],
+          explicitBufferAttributes: ['objectGUID'],
+        },
+        [showDeleted()],
+      )) {
+        for (const e of page) {
+          const id = entryId(e, this.config)
+          if (id) changes.push({ kind: 'user.removed', externalId: id, deleted: false })
+        }
+      }
+    } else {
+      for await (const page of session.pages('list user GUIDs', this.config.baseDn, {
+        filter: this.userFilter,
+        attributes: ['objectGUID'],
+        explicitBufferAttributes: ['objectGUID'],
+      })) {
+        signal.throwIfAborted()
+        const ids = page
+          .filter((e) => this.inScope(e.dn))
+          .map((e) => entryId(e, this.config))
+          .filter((id): id is string => id !== undefined)
+        changes.push({ kind: 'user.roster', externalIds: ids })
+      }
+    }
+    this.logger.info({ since: token.usn, usn: now.usn, changes: changes.length }, 'ldap: changes read')
+    return {
+      changes,
+      deltaToken: JSON.stringify({ v: 1, ...now, listedAt: token.listedAt } satisfies UsnToken),
+    }
+  }
+
+  /** Parent DN → its department id, when it is an OU this source reads (cached per round). */
+  private async parentResolver(): Promise<(dn: string | null) => Promise<string | null>> {
+    const cache = new Map<string, string | null>()
+    const base = canonicalDn(this.config.baseDn)
+    return async (dn) => {
+      if (dn === null || dn === base || !this.isDepartment(dn)) return null
+      if (cache.has(dn)) return cache.get(dn)!
+      const e = await this.session!.read('read an OU', dn, ['objectGUID', 'objectClass'])
+      const isOu =
+        e !== undefined && many(e, 'objectClass').some((c) => c.toLowerCase() === 'organizationalunit')
+      const id = isOu ? (entryId(e, this.config) ?? null) : null
+      cache.set(dn, id)
+      return id
+    }
+  }
+}
+
+export const ldapConnector: ConnectorDefinition<LdapSettings> = {
+  type: 'ldap',
+  description: 'On-prem Active Directory or another LDAP directory (ldapts)',
+  configSchema: ldapConfigSchema,
+  secretKeys: ['bindPassword'],
+  open: (settings, deps) => new LdapConnector(withDefaults(settings), deps.logger),
+}

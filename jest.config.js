@@ -11,4 +11,6 @@ module.exports = {
   globalSetup: '<rootDir>/test/helpers/global-setup.ts',
   globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
   testTimeout: 30000,
+  // Two workers even on two cores: most of a test's time is waiting on a database, a DC or a fake.
+  maxWorkers: 2,
 }

@@ -71,13 +71,14 @@ describe('seedWorkspace', () => {
     expect(dangling).toEqual([])
   })
 
-  it('seeds 20,000 users into a running fake in well under a few seconds', async () => {
+  it('seeds 20,000 users into a running fake in linear time', async () => {
     const fake = await startGoogleFake()
     try {
       const started = performance.now()
       const big = seedWorkspace({ users: 20_000, orgUnits: 300, seed: 3 })
       fake.seed(big)
-      expect(performance.now() - started).toBeLessThan(4000)
+      // Generous: it catches quadratic work, not a busy machine (under 1 s when quiet).
+      expect(performance.now() - started).toBeLessThan(15_000)
       expect(fake.getUser(big.users[19_999]?.id ?? '')?.primaryEmail).toBe(big.users[19_999]?.primaryEmail)
     } finally {
       await fake.close()

@@ -17,7 +17,7 @@ export interface TokenSource {
 }
 
 /** msal's HTTP through the connector's fetch, so how TLS is trusted (proxies, test CAs) is the caller's. */
-function networkClient(fetchImpl: typeof fetch): INetworkModule {
+export function msalNetworkClient(fetchImpl: typeof fetch): INetworkModule {
   const send = async <T>(
     method: 'GET' | 'POST',
     url: string,
@@ -86,7 +86,7 @@ export function entraTokenSource(config: EntraConfig, fetchImpl: typeof fetch): 
         ? { clientSecret: config.clientSecret }
         : { clientCertificate: certificateCredential(config.certificate!) }),
     },
-    system: { networkClient: networkClient(fetchImpl) },
+    system: { networkClient: msalNetworkClient(fetchImpl) },
   })
   const scopes = [`${config.graphBaseUrl.replace(/\/+$/, '')}/.default`]
   return {

@@ -4,7 +4,7 @@ import { Client, Control, type Entry, type SearchOptions } from 'ldapts'
 import type { LdapConfig } from './ldap-config'
 import { bindError, searchError } from './ldap-errors'
 
-/** AD's extended-DN control with flag 1: DN values come as `<GUID=xxxxxxxx-…>;<SID=…>;CN=…`. */
+/** AD's extended-DN control with flag 1: DN values come as `<GUID=a1b2c3d4-…>;<SID=S-1-5-…>;CN=…`. */
 class ExtendedDnControl extends Control {
   constructor() {
     super('1.2.840.113556.1.4.529', { critical: false })

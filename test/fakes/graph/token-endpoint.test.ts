@@ -2,7 +2,7 @@ import { ConfidentialClientApplication } from '@azure/msal-node'
 import { Agent, fetch } from 'undici'
 import { startGraphFake, type GraphFake } from './graph-fake'
 import { GraphTestClient } from './graph-test-client'
-import { msalNetworkClient } from './msal-network-client'
+import { msalNetworkClient } from '../../../connectors/entra/entra-auth'
 
 /** The identity-platform side: client credentials grant, AADSTS errors, token lifetime, msal-node. */
 
@@ -129,7 +129,10 @@ describe('msal-node ConfidentialClientApplication', () => {
         authority: `${fake.authorityHost}/${fake.tenantId}`,
         knownAuthorities: [new URL(fake.authorityHost).host],
       },
-      system: { networkClient: msalNetworkClient((url, init) => fetch(url, { ...init, dispatcher })) },
+      system: {
+        networkClient: msalNetworkClient(((url: string, init?: object) =>
+          fetch(url, { ...init, dispatcher })) as unknown as typeof globalThis.fetch),
+      },
     })
     return { app, dispatcher }
   }

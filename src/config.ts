@@ -1,5 +1,6 @@
 import path from 'node:path'
 import { z } from 'zod'
+import { parseCidr } from './admin/network-policy'
 
 /** Raised for a bad environment: the CLI prints its one-line message and exits 2. */
 export class ConfigError extends Error {
@@ -107,6 +108,24 @@ const envSchema = z.object({
       return key
     }),
   SHUTDOWN_TIMEOUT_SECONDS: integer('SHUTDOWN_TIMEOUT_SECONDS', 1, 3600, 30),
+  ORGSYNC_TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      const entries = (raw ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '')
+      const bad = entries.filter((entry) => 'error' in parseCidr(entry))
+      if (bad.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `ORGSYNC_TRUSTED_PROXIES must be comma-separated IPv4 or IPv6 addresses or CIDR blocks (e.g. 10.0.0.0/8,fd00::/8), got ${bad.map((b) => JSON.stringify(b)).join(', ')}`,
+        })
+        return z.NEVER
+      }
+      return entries
+    }),
 })
 
 /** 32 raw bytes from 64 hex digits or from base64 / base64url. */
@@ -132,6 +151,11 @@ export interface Config {
   /** Undefined only on the embedded store, where one is generated into DATA_DIR. */
   readonly secretKey: Buffer | undefined
   readonly shutdownTimeoutMs: number
+  /**
+   * Proxies whose X-Forwarded-For is believed (addresses or CIDRs); empty: none, and a request's
+   * address is always its socket's peer.
+   */
+  readonly trustedProxies: readonly string[]
 }
 
 /** Parses the environment once. Throws ConfigError with one line naming every bad variable. */
@@ -158,5 +182,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken: e.ORGSYNC_ADMIN_TOKEN,
     secretKey: e.ORGSYNC_SECRET_KEY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    trustedProxies: Object.freeze(e.ORGSYNC_TRUSTED_PROXIES),
   })
 }

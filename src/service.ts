@@ -73,8 +73,16 @@ export async function startService(
     logger.info({ outcome: bootstrap.outcome }, 'admin bootstrap')
 
     const services = buildServices({ store, box, connectors: options.connectors, logger })
-    const app = createApp({ store, ...services, logger, extraRoutes: options.extraRoutes })
-    const scheduler = new Scheduler(handle.db, store, services.runs, logger)
+    const app = createApp({
+      store,
+      ...services,
+      logger,
+      trustedProxies: config.trustedProxies,
+      extraRoutes: options.extraRoutes,
+    })
+    const scheduler = new Scheduler(handle.db, store, services.runs, logger, {
+      auditRetentionDays: async () => (await services.policy.get()).audit.retentionDays,
+    })
     server = app.listen(config.port, config.host)
     await new Promise<void>((resolve, reject) => {
       server!.once('listening', resolve)

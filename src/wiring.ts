@@ -1,3 +1,4 @@
+import { SecurityPolicyStore } from './admin/security-policy'
 import { SourceService } from './admin/source-service'
 import type { SecretBox } from './crypto/secret-box'
 import type { Logger } from './logger'
@@ -11,6 +12,8 @@ export interface Services {
   sources: SourceService
   plans: PlanService
   runs: RunService
+  box: SecretBox
+  policy: SecurityPolicyStore
 }
 
 /** The application services over one store, as the HTTP app, the CLI and the tests use them. */
@@ -30,5 +33,11 @@ export function buildServices(deps: {
     logger: deps.logger,
     fetch: deps.fetch,
   })
-  return { sources, plans, runs: new RunService(plans, deps.store.db, deps.logger, deps.runs) }
+  return {
+    sources,
+    plans,
+    runs: new RunService(plans, deps.store.db, deps.logger, deps.runs),
+    box: deps.box,
+    policy: new SecurityPolicyStore(deps.store.db),
+  }
 }

@@ -15,6 +15,7 @@ describe('configuration from the environment', () => {
     })
     expect(c.database).toEqual({ kind: 'pglite', dataDir: path.resolve('data', 'pglite') })
     expect(c.shutdownTimeoutMs).toBe(30_000)
+    expect(c.trustedProxies).toEqual([])
     expect(Object.isFrozen(c)).toBe(true)
   })
 
@@ -44,6 +45,10 @@ describe('configuration from the environment', () => {
     [{ ORGSYNC_ADMIN_TOKEN: 'short' }, 'ORGSYNC_ADMIN_TOKEN must be at least 24 characters'],
     [{ ORGSYNC_SECRET_KEY: 'abc' }, 'ORGSYNC_SECRET_KEY must be 32 bytes'],
     [{ SHUTDOWN_TIMEOUT_SECONDS: '0' }, 'SHUTDOWN_TIMEOUT_SECONDS must be an integer from 1 to 3600'],
+    [
+      { ORGSYNC_TRUSTED_PROXIES: '10.0.0.0/8, proxy.internal,10.0.0.0/33' },
+      'ORGSYNC_TRUSTED_PROXIES must be comma-separated IPv4 or IPv6 addresses or CIDR blocks (e.g. 10.0.0.0/8,fd00::/8), got "proxy.internal", "10.0.0.0/33"',
+    ],
   ])('%j is refused with a ConfigError naming the variable', (env, message) => {
     let error: unknown
     try {
@@ -54,6 +59,13 @@ describe('configuration from the environment', () => {
     expect(error).toBeInstanceOf(ConfigError)
     expect((error as Error).message).toContain(message)
     expect((error as Error).message).not.toContain('\n')
+  })
+
+  test('ORGSYNC_TRUSTED_PROXIES lists addresses and CIDRs of both families; blank means none', () => {
+    const c = loadConfig({ ORGSYNC_TRUSTED_PROXIES: ' 10.0.0.0/8, 192.0.2.7 ,fd00::/8,::1,, ' })
+    expect(c.trustedProxies).toEqual(['10.0.0.0/8', '192.0.2.7', 'fd00::/8', '::1'])
+    expect(Object.isFrozen(c.trustedProxies)).toBe(true)
+    expect(loadConfig({ ORGSYNC_TRUSTED_PROXIES: '  ' }).trustedProxies).toEqual([])
   })
 
   test('several bad variables are named together on one line', () => {

@@ -1,15 +1,28 @@
 import { sql, type Kysely } from 'kysely'
 import type { DB } from '../db/schema'
 import { hashToken } from '../crypto/api-token'
+import type { AdminPrincipal, Grant } from './authz/principal'
 
-export const GLOBAL_ADMIN = 'global-admin'
+export { GLOBAL_ADMIN } from './authz/roles'
 
-export interface AdminPrincipal {
-  adminId: string
-  name: string
-  tokenId: string
-  /** Live grants only: expired ones are gone from here the moment they expire. */
-  grants: { role: string; scopeDepartmentId: string | null }[]
+/** An admin's live grants: expired or revoked ones stop counting the moment they lapse. */
+export async function liveGrants(db: Kysely<DB>, adminId: string): Promise<Grant[]> {
+  const rows = await db
+    .selectFrom('admin_role_grants')
+    .select(['id', 'role', 'scope_department_id', 'scope_source_id', 'expires_at'])
+    .where('admin_id', '=', adminId)
+    .where('revoked_at', 'is', null)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]))
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute()
+  return rows.map((g) => ({
+    id: g.id,
+    role: g.role,
+    scopeDepartmentId: g.scope_department_id,
+    scopeSourceId: g.scope_source_id,
+    expiresAt: g.expires_at,
+  }))
 }
 
 /**
@@ -31,12 +44,7 @@ export async function authenticateAdminToken(
     .where('a.disabled_at', 'is', null)
     .executeTakeFirst()
   if (!row) return undefined
-  const grants = await db
-    .selectFrom('admin_role_grants')
-    .select(['role', 'scope_department_id'])
-    .where('admin_id', '=', row.admin_id)
-    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]))
-    .execute()
+  const grants = await liveGrants(db, row.admin_id)
   // At most one write a minute per token: "last used" is for admins, not a per-request log.
   await db
     .updateTable('admin_tokens')
@@ -49,10 +57,5 @@ export async function authenticateAdminToken(
       ]),
     )
     .execute()
-  return {
-    adminId: row.admin_id,
-    name: row.name,
-    tokenId: row.token_id,
-    grants: grants.map((g) => ({ role: g.role, scopeDepartmentId: g.scope_department_id })),
-  }
+  return { adminId: row.admin_id, name: row.name, via: 'token', tokenId: row.token_id, grants }
 }

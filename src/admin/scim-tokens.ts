@@ -3,8 +3,10 @@ import { generateToken, hashToken } from '../crypto/api-token'
 import type { DB } from '../db/schema'
 import { conflict, notFound } from '../errors'
 import type { Actor } from '../org/actor'
-import type { OrgStore } from '../org/org-store'
+import { OrgStore } from '../org/org-store'
 import { isUuid } from '../org/write-context'
+import { allowedCidrsSchema, auditDenial, type DeniedRequest } from './network-policy'
+import { parseWith } from './request-actor'
 
 export interface ScimTokenView {
   id: string
@@ -13,6 +15,21 @@ export interface ScimTokenView {
   createdAt: Date
   createdBy: string | null
   lastUsedAt: Date | null
+  /** Where the token may be used from; null: no restriction of its own. */
+  allowedCidrs: string[] | null
+}
+
+/** A token's allowlist as given to the service: validated here too, as the CLI calls it directly. */
+function checkedCidrs(cidrs: readonly string[] | null | undefined): string[] | null {
+  if (cidrs === null || cidrs === undefined) return null
+  return parseWith(allowedCidrsSchema, cidrs, 'SCIM token allowedCidrs')
+}
+
+/** The stored column; anything but a list of strings is refused rather than read as "anywhere". */
+function storedCidrs(value: unknown, tokenId: string): string[] | null {
+  if (value === null || value === undefined) return null
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value
+  throw new Error(`scim_tokens.allowed_cidrs of token ${tokenId} is not a list of strings`)
 }
 
 /** Bearer tokens of a SCIM source. Several may be live at once, so a provider can rotate without downtime. */
@@ -42,7 +59,9 @@ export class ScimTokenService {
     actor: Actor,
     sourceId: string,
     name?: string,
-  ): Promise<{ id: string; token: string; name: string | null }> {
+    allowedCidrs?: readonly string[] | null,
+  ): Promise<{ id: string; token: string; name: string | null; allowedCidrs: string[] | null }> {
+    const cidrs = checkedCidrs(allowedCidrs)
     return this.store.write(actor, async (w) => {
       const source = await this.requireScimSource(w.transaction, sourceId)
       const token = generateToken('oss')
@@ -53,6 +72,7 @@ export class ScimTokenService {
           name: name ?? null,
           token_hash: hashToken(token),
           created_by: actor.id,
+          allowed_cidrs: cidrs === null ? null : JSON.stringify(cidrs),
         })
         .returning(['id', 'name'])
         .executeTakeFirstOrThrow()
@@ -60,30 +80,67 @@ export class ScimTokenService {
         action: 'scim-token.create',
         targetType: 'source',
         targetId: source.id,
-        after: { tokenId: row.id, name: row.name },
+        after: { tokenId: row.id, name: row.name, allowedCidrs: cidrs },
       })
-      return { id: row.id, token, name: row.name }
+      return { id: row.id, token, name: row.name, allowedCidrs: cidrs }
     })
+  }
+
+  /**
+   * Replaces a live token's allowlist (null lifts it). Takes effect at once in this process, and
+   * within the authenticator's cache time on other replicas.
+   */
+  async setAllowedCidrs(
+    actor: Actor,
+    sourceId: string,
+    tokenId: string,
+    allowedCidrs: readonly string[] | null,
+  ): Promise<ScimTokenView> {
+    const cidrs = checkedCidrs(allowedCidrs)
+    const view = await this.store.write(actor, async (w) => {
+      const source = await this.requireScimSource(w.transaction, sourceId)
+      const current = isUuid(tokenId)
+        ? await w.transaction
+            .selectFrom('scim_tokens')
+            .select(['id', 'allowed_cidrs'])
+            .where('id', '=', tokenId)
+            .where('source_id', '=', source.id)
+            .where('revoked_at', 'is', null)
+            .forUpdate()
+            .executeTakeFirst()
+        : undefined
+      if (!current) throw notFound(`source "${source.name}" has no live SCIM token ${tokenId}`)
+      const row = await w.transaction
+        .updateTable('scim_tokens')
+        .set({ allowed_cidrs: cidrs === null ? null : JSON.stringify(cidrs) })
+        .where('id', '=', current.id)
+        .returning(['id', 'source_id', 'name', 'created_at', 'created_by', 'last_used_at', 'allowed_cidrs'])
+        .executeTakeFirstOrThrow()
+      await w.audit({
+        action: 'scim-token.update',
+        targetType: 'source',
+        targetId: source.id,
+        before: { tokenId: current.id, allowedCidrs: storedCidrs(current.allowed_cidrs, current.id) },
+        after: { tokenId: row.id, allowedCidrs: cidrs },
+      })
+      return toView(row)
+    })
+    // After the commit: forgetting earlier would let a concurrent request re-cache the old list.
+    this.authenticator?.forgetToken(view.id)
+    return view
   }
 
   async list(sourceId: string): Promise<ScimTokenView[]> {
     const source = await this.requireScimSource(this.store.db, sourceId)
     const rows = await this.store.db
       .selectFrom('scim_tokens')
-      .select(['id', 'source_id', 'name', 'created_at', 'created_by', 'last_used_at'])
+      .select(['id', 'source_id', 'name', 'created_at', 'created_by', 'last_used_at', 'allowed_cidrs'])
       .where('source_id', '=', source.id)
       .where('revoked_at', 'is', null)
       .orderBy('created_at')
       .orderBy('id')
       .execute()
-    return rows.map((r) => ({
-      id: r.id,
-      sourceId: r.source_id,
-      name: r.name,
-      createdAt: r.created_at,
-      createdBy: r.created_by,
-      lastUsedAt: r.last_used_at,
-    }))
+    return rows.map(toView)
   }
 
   /** Revokes one token at once: the next request with it is a 401. */
@@ -112,6 +169,26 @@ export class ScimTokenService {
   }
 }
 
+function toView(r: {
+  id: string
+  source_id: string
+  name: string | null
+  created_at: Date
+  created_by: string | null
+  last_used_at: Date | null
+  allowed_cidrs: unknown
+}): ScimTokenView {
+  return {
+    id: r.id,
+    sourceId: r.source_id,
+    name: r.name,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    lastUsedAt: r.last_used_at,
+    allowedCidrs: storedCidrs(r.allowed_cidrs, r.id),
+  }
+}
+
 export interface ScimPrincipal {
   sourceId: string
   sourceName: string
@@ -120,6 +197,8 @@ export interface ScimPrincipal {
   sourcePrecedence: number
   sourceCreatedAt: Date
   sourcePolicy: unknown
+  /** The token's own allowlist; null: none. */
+  allowedCidrs: string[] | null
 }
 
 /**
@@ -133,7 +212,16 @@ export async function authenticateScimToken(
   const row = await db
     .selectFrom('scim_tokens as t')
     .innerJoin('sources as s', 's.id', 't.source_id')
-    .select(['t.id', 't.source_id', 's.name', 't.last_used_at', 's.precedence', 's.created_at', 's.policy'])
+    .select([
+      't.id',
+      't.source_id',
+      's.name',
+      't.last_used_at',
+      't.allowed_cidrs',
+      's.precedence',
+      's.created_at',
+      's.policy',
+    ])
     .where('t.token_hash', '=', hashToken(token))
     .where('t.revoked_at', 'is', null)
     .where('s.enabled', '=', true)
@@ -161,6 +249,7 @@ export async function authenticateScimToken(
     sourcePrecedence: row.precedence,
     sourceCreatedAt: row.created_at,
     sourcePolicy: row.policy,
+    allowedCidrs: storedCidrs(row.allowed_cidrs, row.id),
   }
 }
 
@@ -172,11 +261,15 @@ export async function authenticateScimToken(
  */
 export class ScimTokenAuthenticator {
   private readonly cache = new Map<string, { principal: ScimPrincipal; until: number }>()
+  /** Only for denials' audit events; OrgStore holds nothing but the database handle. */
+  private readonly store: OrgStore
 
   constructor(
     private readonly db: Kysely<DB>,
     private readonly ttlMs = 2000,
-  ) {}
+  ) {
+    this.store = new OrgStore(db)
+  }
 
   async authenticate(token: string): Promise<ScimPrincipal | undefined> {
     const key = hashToken(token).toString('base64')
@@ -192,6 +285,27 @@ export class ScimTokenAuthenticator {
     if (this.cache.size >= 10_000) this.cache.clear()
     this.cache.set(key, { principal, until: now + this.ttlMs })
     return principal
+  }
+
+  /** Audits a request with a valid token from outside the token's allowlist, as its source. */
+  async recordDenial(
+    principal: ScimPrincipal,
+    request: DeniedRequest & { requestId: string | null; userAgent?: string },
+  ): Promise<void> {
+    const { requestId, userAgent, ...denied } = request
+    await auditDenial(
+      this.store,
+      {
+        type: 'source',
+        id: principal.sourceId,
+        name: `${principal.sourceName} (SCIM token ${principal.tokenId})`,
+        ip: denied.ip,
+        requestId,
+        userAgent,
+      },
+      { type: 'scim-token', id: principal.tokenId },
+      denied,
+    )
   }
 
   forgetToken(tokenId: string): void {

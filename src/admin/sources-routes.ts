@@ -1,5 +1,8 @@
-import { Router } from 'express'
+import { Router, type Request } from 'express'
 import { z } from 'zod'
+import type { ApprovalService } from './approvals/approval-service'
+import { sendOutcome } from './approvals/outcome'
+import { authorize, principalOf, reachOf } from './authz/route-rule'
 import { adminActor, parseWith } from './request-actor'
 import type { SourceService } from './source-service'
 
@@ -31,26 +34,50 @@ const patchBody = z
   })
   .strict()
 
-export function sourcesRoutes(sources: SourceService): Router {
+const sourceRef = (req: Request) => ({ type: 'source' as const, id: String(req.params.id) })
+
+export function sourcesRoutes(sources: SourceService, approvals: ApprovalService): Router {
   const router = Router()
-  router.get('/', async (_req, res) => {
-    res.json({ items: await sources.list() })
+  router.get('/', authorize({ kind: 'collection', action: 'source.read' }), async (_req, res) => {
+    const reach = reachOf(res)
+    const items = await sources.list()
+    res.json({ items: reach.all ? items : items.filter((s) => reach.sourceIds.includes(s.id)) })
   })
-  router.post('/', async (req, res) => {
-    const body = parseWith(createBody, req.body, 'source')
-    const created = await sources.create(adminActor(req, res), body)
-    res.status(201).location(`${req.baseUrl}/${created.id}`).json(created)
-  })
-  router.get('/:id', async (req, res) => {
-    res.json(await sources.get(req.params.id))
-  })
-  router.patch('/:id', async (req, res) => {
-    const body = parseWith(patchBody, req.body, 'source patch')
-    res.json(await sources.update(adminActor(req, res), req.params.id, body))
-  })
-  router.delete('/:id', async (req, res) => {
-    await sources.delete(adminActor(req, res), req.params.id)
-    res.status(204).end()
-  })
+  router.post(
+    '/',
+    authorize({ kind: 'permission', action: 'source.create', resource: () => ({ type: 'global' }) }),
+    async (req, res) => {
+      const body = parseWith(createBody, req.body, 'source')
+      const created = await sources.create(adminActor(req, res), body)
+      res.status(201).location(`${req.baseUrl}/${created.id}`).json(created)
+    },
+  )
+  router.get(
+    '/:id',
+    authorize({ kind: 'permission', action: 'source.read', resource: sourceRef }),
+    async (req, res) => {
+      res.json(await sources.get(String(req.params.id)))
+    },
+  )
+  router.patch(
+    '/:id',
+    authorize({ kind: 'permission', action: 'source.update', resource: sourceRef }),
+    async (req, res) => {
+      const body = parseWith(patchBody, req.body, 'source patch')
+      res.json(await sources.update(adminActor(req, res), String(req.params.id), body))
+    },
+  )
+  router.delete(
+    '/:id',
+    authorize({ kind: 'permission', action: 'source.delete', resource: sourceRef }),
+    async (req, res) => {
+      // Checked before an approval is filed: a request to delete nothing helps nobody.
+      await sources.get(String(req.params.id))
+      const outcome = await approvals.perform(principalOf(res), adminActor(req, res), 'source.delete', {
+        sourceId: String(req.params.id),
+      })
+      sendOutcome(res, outcome, () => res.status(204).end())
+    },
+  )
   return router
 }

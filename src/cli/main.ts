@@ -7,6 +7,7 @@ import { migrateToLatest } from '../db/migrate'
 import { createLogger } from '../logger'
 import { openConfiguredDatabase, startService } from '../service'
 import { bootstrapTokenBanner } from './banner'
+import { auditVerifyCommand } from './audit-command'
 import { importCommand } from './import-command'
 import { exitOnSignals } from './shutdown'
 
@@ -81,6 +82,19 @@ program
   .option('--json', 'print the plan as JSON instead of a summary')
   .action((file: string, options: { source: string; apply?: boolean; json?: boolean }) =>
     runImport(file, options).catch(fail),
+  )
+
+const audit = program.command('audit').description('the audit log')
+audit
+  .command('verify')
+  .description("check the audit log's hash chain from its anchor to its head; exit 1 when broken")
+  .option('--json', 'print the result as JSON')
+  .action((options: { json?: boolean }) =>
+    auditVerifyCommand(options)
+      .then((code) => {
+        process.exitCode = code
+      })
+      .catch(fail),
   )
 
 program.parseAsync(process.argv).catch(fail)

@@ -8,7 +8,8 @@ type JsonNullable<T = unknown> = ColumnType<T | null, string | null | undefined,
 
 export type PersonStatus = 'active' | 'suspended' | 'deprovisioned'
 export type SourceMode = 'auto' | 'review'
-export type ActorType = 'admin' | 'source' | 'system'
+/** 'anonymous': nobody we know, e.g. a failed sign-in under an unknown name. */
+export type ActorType = 'admin' | 'source' | 'system' | 'anonymous'
 
 export interface SettingsTable {
   key: string
@@ -118,6 +119,20 @@ export interface AuditEventsTable {
   target_id: string | null
   before: JsonNullable
   after: JsonNullable
+  user_agent: string | null
+  /** The hash of the event before this one in the chain (the anchor's for the first). */
+  prev_hash: ColumnType<Uint8Array, Buffer, Buffer>
+  /** sha256(prev_hash || canonical JSON of the event): see src/org/audit-chain.ts. */
+  hash: ColumnType<Uint8Array, Buffer, Buffer>
+}
+
+/** The one row that pins the audit chain's ends: the newest event, and where a prune cut it. */
+export interface AuditChainHeadTable {
+  id: ColumnType<number, 1, never>
+  last_seq: number
+  last_hash: ColumnType<Uint8Array, Buffer, Buffer>
+  anchor_seq: number
+  anchor_hash: ColumnType<Uint8Array, Buffer, Buffer>
 }
 
 export interface AdminsTable {
@@ -126,6 +141,77 @@ export interface AdminsTable {
   email: string | null
   disabled_at: Date | null
   created_at: Timestamp
+  /** scrypt, self-describing (`scrypt$N$r$p$salt$hash`); null: this admin signs in with tokens only. */
+  password_hash: string | null
+  /** The TOTP secret, sealed with the secret box (context: the admin's id). */
+  totp_secret: string | null
+  /** Set once a first code confirmed the enrolment; before that the secret is pending. */
+  totp_enabled_at: Date | null
+  /** Last accepted TOTP time step: a code is accepted once. */
+  totp_last_step: ColumnType<number | null, number | null | undefined, number | null>
+  failed_signins: ColumnType<number, number | undefined, number>
+  locked_until: Date | null
+  last_signin_at: Date | null
+}
+
+export interface AdminRecoveryCodesTable {
+  id: string
+  admin_id: string
+  code_hash: ColumnType<Uint8Array, Buffer, Buffer>
+  created_at: Timestamp
+  used_at: Date | null
+}
+
+export type SecondFactor = 'totp' | 'recovery' | 'none'
+
+export interface AdminSessionsTable {
+  id: string
+  admin_id: string
+  token_hash: ColumnType<Uint8Array, Buffer, Buffer>
+  csrf_hash: ColumnType<Uint8Array, Buffer, Buffer>
+  second_factor: SecondFactor
+  created_at: Timestamp
+  last_seen_at: Timestamp
+  expires_at: Timestamp
+  revoked_at: Date | null
+  ip: string | null
+  user_agent: string | null
+}
+
+export interface SigninThrottleTable {
+  key: string
+  window_start: Timestamp
+  failures: number
+}
+
+export type RoleScopeKind = 'global' | 'department' | 'source'
+
+export interface AdminRolesTable {
+  name: string
+  description: string | null
+  permissions: Json<string[]>
+  scope_kind: RoleScopeKind
+  created_by: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export type ApprovalStatus = 'pending' | 'executing' | 'executed' | 'rejected' | 'cancelled' | 'failed'
+
+export interface ApprovalRequestsTable {
+  id: string
+  operation: string
+  payload: Json
+  payload_hash: ColumnType<Uint8Array, Buffer, Buffer>
+  summary: string
+  requested_by: string
+  requested_at: Timestamp
+  expires_at: Timestamp
+  status: ApprovalStatus
+  decided_by: string | null
+  decided_at: Date | null
+  result: JsonNullable
+  error: string | null
 }
 
 export type AdminTokenOrigin = 'env' | 'generated' | 'api'
@@ -148,9 +234,13 @@ export interface AdminRoleGrantsTable {
   admin_id: string
   role: string
   scope_department_id: string | null
+  scope_source_id: string | null
   expires_at: Date | null
   granted_by: string | null
   created_at: Timestamp
+  revoked_at: Date | null
+  revoked_by: string | null
+  reason: string | null
 }
 
 export type PlanStatus = 'planning' | 'ready' | 'held' | 'failed' | 'applied' | 'rejected' | 'stale'
@@ -218,6 +308,8 @@ export interface ScimTokensTable {
   created_at: Timestamp
   last_used_at: Date | null
   revoked_at: Date | null
+  /** CIDRs this token may be used from; null: anywhere the admin API's policy allows SCIM. */
+  allowed_cidrs: JsonNullable<string[]>
 }
 
 export type LeaverAction = 'suspend' | 'deprovision'
@@ -258,9 +350,15 @@ export interface DB {
   groups: GroupsTable
   group_members: GroupMembersTable
   audit_events: AuditEventsTable
+  audit_chain_head: AuditChainHeadTable
   admins: AdminsTable
   admin_tokens: AdminTokensTable
   admin_role_grants: AdminRoleGrantsTable
+  admin_recovery_codes: AdminRecoveryCodesTable
+  admin_sessions: AdminSessionsTable
+  signin_throttle: SigninThrottleTable
+  admin_roles: AdminRolesTable
+  approval_requests: ApprovalRequestsTable
   plans: PlansTable
   plan_changes: PlanChangesTable
   runs: RunsTable

@@ -8,6 +8,8 @@ export interface Actor {
   readonly name: string | null
   readonly ip?: string | null
   readonly requestId?: string | null
+  /** The HTTP client's User-Agent, recorded with the audit event (truncated there). */
+  readonly userAgent?: string | null
 }
 
 export const systemActor = (job: string): Actor => ({ type: 'system', id: job, name: job })

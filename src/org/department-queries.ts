@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import type { DB } from '../db/schema'
 import { checkLimit, decodeCursor, encodeCursor } from './cursor'
 import { toDepartment, type Department } from './records'
+import { prefixPattern } from './subtree'
 import { isUuid } from './write-context'
 
 export interface DepartmentListing extends Department {
@@ -17,9 +18,11 @@ export interface Page<T> {
 /** The department tree as a flat list in path order, one page at a time. */
 export async function listDepartments(
   db: Kysely<DB>,
-  options: { limit: number; cursor?: string },
+  options: { limit: number; cursor?: string; withinIdPaths?: readonly string[] },
 ): Promise<Page<DepartmentListing>> {
   checkLimit(options.limit)
+  const prefixes = options.withinIdPaths
+  if (prefixes && prefixes.length === 0) return { items: [], nextCursor: null }
   let query = db
     .selectFrom('departments as d')
     .selectAll('d')
@@ -34,6 +37,8 @@ export async function listDepartments(
     .orderBy('d.path')
     .orderBy('d.id')
     .limit(options.limit + 1)
+  if (prefixes)
+    query = query.where((eb) => eb.or(prefixes.map((p) => eb('d.id_path', 'like', prefixPattern(p)))))
   if (options.cursor) {
     const { key, id } = decodeCursor(options.cursor)
     query = query.where(sql<boolean>`(d.path, d.id) > (${key}, ${id}::uuid)`)

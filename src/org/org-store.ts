@@ -67,6 +67,9 @@ export class OrgWriter {
     ids?: readonly string[],
   ) => claims.decideHeldLeavers(this.ctx, source, decision, ids)
 
+  /** Serialises work on one named thing across transactions and replicas, until this transaction ends. */
+  lockNamed = (name: string) => this.ctx.lockNamed(name)
+
   /** Audit an event that is not one of the writes above (e.g. a source's configuration changed). */
   audit = (entry: Parameters<WriteContext['audit']>[0]) => this.ctx.audit(entry)
 

@@ -4,6 +4,7 @@ import { notFound } from '../errors'
 import { checkLimit, decodeCursor, encodeCursor } from './cursor'
 import type { Page } from './department-queries'
 import { personColumns, toPerson, type Person } from './records'
+import { prefixPattern } from './subtree'
 import { isUuid } from './write-context'
 
 export interface PeopleFilter {
@@ -12,6 +13,11 @@ export interface PeopleFilter {
   status?: PersonStatus
   /** Case-insensitive substring of user name, names, email or employee number. */
   q?: string
+  /**
+   * Only people inside these subtrees (id-path prefixes): a scoped admin's reach. Undefined: no
+   * such limit; empty: nobody. People in no department are outside every subtree.
+   */
+  withinIdPaths?: readonly string[]
   limit: number
   cursor?: string
 }
@@ -65,6 +71,11 @@ export async function listPeople(db: Kysely<DB>, filter: PeopleFilter): Promise<
       .executeTakeFirst()
     if (!root) throw notFound(`department ${filter.departmentId} does not exist`)
     query = query.where('d.id_path', 'like', `${root.id_path}%`)
+  }
+  if (filter.withinIdPaths !== undefined) {
+    const prefixes = filter.withinIdPaths
+    if (prefixes.length === 0) return { items: [], nextCursor: null }
+    query = query.where((eb) => eb.or(prefixes.map((p) => eb('d.id_path', 'like', prefixPattern(p)))))
   }
   if (filter.status !== undefined) query = query.where('p.status', '=', filter.status)
   if (filter.q !== undefined && filter.q.trim() !== '') {

@@ -12,20 +12,18 @@ export class WriteContext {
   ) {}
 
   /**
-   * Audit events wait here and go to the database a thousand at a time and when the transaction's
-   * work is done (flushAudit, called by the store before it commits): one statement for the several
-   * events of a typical write instead of one each. They still commit or roll back with the change.
+   * Audit events wait here until the transaction's work is done (flushAudit, called by the store
+   * just before it commits): appending takes the audit chain's lock until commit, so it must come
+   * last to keep that lock short. They still commit or roll back with the change.
    */
   private pending: AuditEntry[] = []
 
   async audit(entry: AuditEntry): Promise<void> {
     this.pending.push(entry)
-    if (this.pending.length >= AUDIT_BATCH) await this.flushAudit()
   }
 
   async auditMany(entries: readonly AuditEntry[]): Promise<void> {
     for (const entry of entries) this.pending.push(entry)
-    if (this.pending.length >= AUDIT_BATCH) await this.flushAudit()
   }
 
   async flushAudit(): Promise<void> {
@@ -51,7 +49,6 @@ export class WriteContext {
   }
 }
 
-const AUDIT_BATCH = 1000
 const LOCK_NAMESPACE = 0x6f72 // "or": orgsync's advisory-lock namespace
 const NAMED_LOCK_NAMESPACE = 0x6f73 // "os": named locks, keyed by a hash of the name
 

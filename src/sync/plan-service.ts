@@ -111,7 +111,7 @@ export function deletionGuard(
  * is one org-store transaction; a failed or stale apply changes nothing.
  */
 export class PlanService {
-  private readonly db: Kysely<DB>
+  readonly db: Kysely<DB>
 
   constructor(private readonly deps: PlanServiceDeps) {
     this.db = deps.store.db
@@ -340,9 +340,18 @@ export class PlanService {
 
   async changes(
     planId: string,
-    filter: { kind?: string; departmentId?: string; limit: number; cursor?: string },
+    filter: {
+      kind?: string
+      departmentId?: string
+      limit: number
+      cursor?: string
+      /** Only changes filed under these subtrees (id-path prefixes): a scoped admin's view. */
+      withinIdPaths?: readonly string[]
+    },
   ): Promise<{ items: ChangeView[]; nextCursor: string | null }> {
     await this.row(planId)
+    const prefixes = filter.withinIdPaths
+    if (prefixes && prefixes.length === 0) return { items: [], nextCursor: null }
     if (filter.kind && !(CHANGE_KINDS as readonly string[]).includes(filter.kind)) {
       throw invalid(`kind must be one of ${CHANGE_KINDS.join(', ')}`)
     }
@@ -369,6 +378,17 @@ export class PlanService {
             .select('d.id')
             .whereRef('d.id', '=', 'c.department_id')
             .where('d.id_path', 'like', `${root.id_path}%`),
+        ),
+      )
+    }
+    if (prefixes) {
+      q = q.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('departments as d')
+            .select('d.id')
+            .whereRef('d.id', '=', 'c.department_id')
+            .where((e) => e.or(prefixes.map((p) => e('d.id_path', 'like', `${p}%`)))),
         ),
       )
     }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { DB, RunsTable, RunStatus, RunTrigger, SourcesTable } from '../db/schema'
 import { AppError, conflict, sqlConstraint, sqlState } from '../errors'
 import type { Actor } from '../org/actor'
+import { OrgStore } from '../org/org-store'
 import { checkLimit } from '../org/cursor'
 import { ConnectorError, type Connector } from './connector'
 import type { PlanService, PlanView } from './plan-service'
@@ -228,19 +229,29 @@ export class RunService {
     } finally {
       clearInterval(heartbeat)
     }
-    const finished = await this.db
-      .updateTable('runs')
-      .set({
-        status,
-        plan_id: plan?.id ?? null,
-        attempts,
-        counts: plan ? JSON.stringify(flatten(plan.summary)) : null,
-        error,
-        finished_at: sql`now()`,
+    // A connector run is an audited event like any other: who ran what, and how it ended.
+    const finished = await new OrgStore(this.db).write(options.actor, async (w) => {
+      const row = await w.transaction
+        .updateTable('runs')
+        .set({
+          status,
+          plan_id: plan?.id ?? null,
+          attempts,
+          counts: plan ? JSON.stringify(flatten(plan.summary)) : null,
+          error,
+          finished_at: sql`now()`,
+        })
+        .where('id', '=', run.id)
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      await w.audit({
+        action: 'run.finish',
+        targetType: 'source',
+        targetId: source.id,
+        after: { runId: run.id, trigger: options.trigger, status, planId: row.plan_id, attempts, error },
       })
-      .where('id', '=', run.id)
-      .returningAll()
-      .executeTakeFirstOrThrow()
+      return row
+    })
     return view(
       finished,
       plan ? { full_listing: plan.listing === 'full', resync_reason: plan.resyncReason } : undefined,

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { DB } from '../db/schema'
 import { systemActor } from '../org/actor'
 import type { OrgStore } from '../org/org-store'
+import { pruneAuditLog } from './audit-retention-job'
 import { deprovisionExpired } from './deprovision-job'
 import type { RunService } from './run-service'
 
@@ -21,6 +22,10 @@ export interface SchedulerOptions {
   refreshMs?: number
   /** When the daily deprovisioning job runs. */
   deprovisionSchedule?: string
+  /** Days audit events are kept (null: forever), asked each time the daily prune runs. */
+  auditRetentionDays?: () => Promise<number | null>
+  /** When the daily audit prune runs. */
+  auditRetentionSchedule?: string
 }
 
 /**
@@ -35,6 +40,7 @@ export class Scheduler {
   private readonly tasks = new Map<string, { expression: string; task: ScheduledTask }>()
   private refresher: NodeJS.Timeout | undefined
   private daily: ScheduledTask | undefined
+  private auditRetention: ScheduledTask | undefined
   private inFlight = new Set<Promise<unknown>>()
 
   constructor(
@@ -63,6 +69,26 @@ export class Scheduler {
       { name: 'deprovision', noOverlap: true, unref: true },
     )
     await this.daily.start()
+    const retentionDays = this.options.auditRetentionDays
+    if (retentionDays) {
+      this.auditRetention = createTask(
+        this.options.auditRetentionSchedule ?? '37 3 * * *',
+        () =>
+          this.track(
+            (async () => {
+              const result = await pruneAuditLog(this.store, await retentionDays())
+              if (result.deleted > 0) {
+                this.logger.info(
+                  { deleted: result.deleted, anchorSeq: result.anchorSeq },
+                  'pruned audit events past their retention',
+                )
+              }
+            })(),
+          ),
+        { name: 'audit-retention', noOverlap: true, unref: true },
+      )
+      await this.auditRetention.start()
+    }
   }
 
   private track(p: Promise<unknown>): Promise<unknown> {
@@ -113,6 +139,7 @@ export class Scheduler {
   async stop(): Promise<void> {
     if (this.refresher) clearInterval(this.refresher)
     await this.daily?.destroy()
+    await this.auditRetention?.destroy()
     for (const { task } of this.tasks.values()) await task.destroy()
     this.tasks.clear()
     await Promise.all(this.inFlight)

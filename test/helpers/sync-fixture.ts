@@ -145,6 +145,7 @@ export async function resetOrg(db: Kysely<DB>): Promise<void> {
     'groups',
     'identities',
     'audit_events',
+    'audit_chain_head',
   ] as const)
     await db.deleteFrom(table).execute()
   await db.deleteFrom('people').execute()

@@ -22,6 +22,10 @@ export interface TestApp {
   readonly sources: SourceService
   /** Every service of the app (plans, runs…), for driving it below the HTTP layer. */
   readonly services: Services
+  /** The express app itself (the route matrix walks its routes). */
+  readonly app: Express
+  /** The database under the app. */
+  readonly db: TestDatabase
   /** fetch with the admin token and JSON body handling. */
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>
   close(): Promise<void>
@@ -60,6 +64,8 @@ export async function startTestApp(
     box,
     sources: services.sources,
     services,
+    app,
+    db,
     api(method, path, body, headers = {}) {
       return fetch(`${url}${path}`, {
         method,

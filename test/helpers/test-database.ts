@@ -28,6 +28,12 @@ export function databaseKinds(): DatabaseKind[] {
 
 const TABLES = [
   'audit_events',
+  'audit_chain_head',
+  'approval_requests',
+  'admin_sessions',
+  'admin_recovery_codes',
+  'signin_throttle',
+  'admin_roles',
   'group_members',
   'groups',
   'identities',

@@ -24,7 +24,9 @@ describeEachDatabase('bootstrap admin', (db) => {
     const principal = await authenticateAdminToken(k(), token)
     expect(principal).toBeDefined()
     expect(principal!.name).toBe('admin')
-    expect(principal!.grants).toContainEqual({ role: GLOBAL_ADMIN, scopeDepartmentId: null })
+    expect(principal!.grants).toContainEqual(
+      expect.objectContaining({ role: GLOBAL_ADMIN, scopeDepartmentId: null, scopeSourceId: null }),
+    )
     return principal!
   }
 

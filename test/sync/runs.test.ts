@@ -131,7 +131,19 @@ describeEachDatabase('sync: runs', (db) => {
     const run = await runs().run(source, { trigger: 'manual', actor: admin })
     expect(run).toMatchObject({ status: 'failed', attempts: 4, error: expect.stringMatching(/throttled/) })
     expect(await app.services.plans.get(run!.planId!)).toMatchObject({ status: 'failed' })
-    expect(await orgState(q())).toEqual(state)
+    // Nothing changed but the record of the run itself: one audit event saying it failed.
+    const after = await orgState(q())
+    const [finish, ...more] = after.audit.slice(state.audit.length)
+    expect(more).toEqual([])
+    expect(finish).toMatchObject({ action: 'run.finish', target_id: source })
+    expect({ ...after, audit: after.audit.slice(0, state.audit.length) }).toEqual(state)
+    const event = await q()
+      .selectFrom('audit_events')
+      .select('after')
+      .where('action', '=', 'run.finish')
+      .orderBy('seq', 'desc')
+      .executeTakeFirstOrThrow()
+    expect(event.after).toMatchObject({ runId: run!.id, status: 'failed', attempts: 4 })
   })
 
   test('a permanent connector error is not retried', async () => {

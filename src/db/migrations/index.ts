@@ -5,6 +5,8 @@ import * as matchingIndexes from './0003-matching-indexes'
 import * as scim from './0004-scim'
 import * as pendingManagers from './0005-pending-managers'
 import * as planResync from './0006-plan-resync'
+import * as adminSecurity from './0007-admin-security'
+import * as auditChain from './0008-audit-chain'
 
 /**
  * Every migration, by name, compiled into the app (no directory scanning at run time).
@@ -17,4 +19,6 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0004-scim': scim,
   '0005-pending-managers': pendingManagers,
   '0006-plan-resync': planResync,
+  '0007-admin-security': adminSecurity,
+  '0008-audit-chain': auditChain,
 }

@@ -7,7 +7,7 @@ import type { ApprovalService } from './approvals/approval-service'
 import { sendOutcome } from './approvals/outcome'
 import type { Authorizer } from './authz/authorizer'
 import { departmentFilter } from './authz/reach-filter'
-import { authorize, principalOf } from './authz/route-rule'
+import { authorize, principalOf, reachOf } from './authz/route-rule'
 import { pagingQuery } from './paging'
 import { adminActor, parseWith } from './request-actor'
 
@@ -107,8 +107,28 @@ const changesQuery = pagingQuery(100, 1000)
   .extend({ kind: z.enum(CHANGE_KINDS).optional(), departmentId: z.uuid().optional() })
   .strict()
 
+const reviewQuery = z
+  .object({
+    status: z.enum(['ready', 'held', 'applied', 'rejected', 'failed', 'stale']).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+  })
+  .strict()
+
 export function plansRoutes(plans: PlanService, approvals: ApprovalService): Router {
   const router = Router()
+  // The review queue: a department admin sees the plans that touch their subtrees, counted there.
+  router.get('/', authorize({ kind: 'collection', action: 'plan.changes' }), async (req, res) => {
+    const q = parseWith(reviewQuery, req.query, 'query')
+    const withinIdPaths = await departmentFilter(plans.db, reachOf(res))
+    const statuses = q.status ? [q.status] : (['ready', 'held'] as const)
+    res.json({
+      items: await plans.listForReview({
+        statuses,
+        limit: q.limit,
+        ...(withinIdPaths ? { withinIdPaths } : {}),
+      }),
+    })
+  })
   router.get(
     '/:id',
     authorize({ kind: 'permission', action: 'plan.read', resource: planRef }),

@@ -41,6 +41,17 @@ export interface PlanView {
   appliedAt: Date | null
 }
 
+export interface PlanReviewItem {
+  id: string
+  sourceId: string
+  sourceName: string
+  status: PlanStatus
+  heldReason: string | null
+  createdAt: Date
+  /** Changes in the plan — for a scoped reviewer, only those within their subtrees. */
+  changes: number
+}
+
 export interface ChangeView {
   seq: number
   kind: string
@@ -324,6 +335,46 @@ export class PlanService {
       : undefined
     if (!row) throw notFound(`plan ${planId} does not exist`)
     return row
+  }
+
+  /**
+   * Plans across sources for review, newest first: by default those waiting for a decision (ready
+   * or held). With `withinIdPaths` only plans with changes filed under those subtrees, each counted
+   * within them alone: a department admin's queue.
+   */
+  async listForReview(filter: {
+    statuses: readonly PlanStatus[]
+    withinIdPaths?: readonly string[]
+    limit: number
+  }): Promise<PlanReviewItem[]> {
+    const prefixes = filter.withinIdPaths
+    if (prefixes && prefixes.length === 0) return []
+    const base = this.db
+      .selectFrom('plans as p')
+      .innerJoin('sources as s', 's.id', 'p.source_id')
+      .select(['p.id', 'p.source_id', 's.name as source_name', 'p.status', 'p.held_reason', 'p.created_at'])
+      .where('p.status', 'in', [...filter.statuses])
+      .orderBy('p.created_at', 'desc')
+      .orderBy('p.id')
+      .limit(checkLimit(filter.limit, 500))
+    const rows = prefixes
+      ? await base
+          .innerJoin('plan_changes as c', 'c.plan_id', 'p.id')
+          .innerJoin('departments as d', 'd.id', 'c.department_id')
+          .where((eb) => eb.or(prefixes.map((pre) => eb('d.id_path', 'like', `${pre}%`))))
+          .select((eb) => eb.fn.countAll<number>().as('changes'))
+          .groupBy(['p.id', 'p.source_id', 's.name', 'p.status', 'p.held_reason', 'p.created_at'])
+          .execute()
+      : await base.select('p.change_count as changes').execute()
+    return rows.map((r) => ({
+      id: r.id,
+      sourceId: r.source_id,
+      sourceName: r.source_name,
+      status: r.status,
+      heldReason: r.held_reason,
+      createdAt: r.created_at,
+      changes: Number(r.changes),
+    }))
   }
 
   async listForSource(sourceId: string, limit: number): Promise<PlanView[]> {

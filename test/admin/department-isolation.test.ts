@@ -117,6 +117,19 @@ describeEachDatabase('department admin data isolation', (db) => {
     expect(other.items).toEqual([])
   })
 
+  test('the review queue lists only plans touching the subtree, counted there', async () => {
+    type Queue = { items: { id: string; changes: number; sourceName: string }[] }
+    const all = await json<Queue>(await app.api('GET', '/api/v1/plans'))
+    expect(all.items.map((p) => p.id).sort()).toEqual([f.plan.S1, f.plan.S2].sort())
+    const mine = await json<Queue>(await adminA.api('GET', '/api/v1/plans'))
+    expect(mine.items.map((p) => p.id)).toEqual([f.plan.S1])
+    const inA = await json<{ items: unknown[] }>(
+      await adminA.api('GET', `/api/v1/plans/${f.plan.S1}/changes?limit=1000`),
+    )
+    expect(mine.items[0]!.changes).toBe(inA.items.length)
+    expect(mine.items[0]!.changes).toBeLessThan(all.items.find((p) => p.id === f.plan.S1)!.changes)
+  })
+
   test('edits stay inside: moving someone out of the subtree is refused, within it allowed', async () => {
     const out = await adminA.api('PATCH', `/api/v1/people/${f.person.pa1}`, { departmentId: f.dept.B1 })
     expect(out.status).toBe(403)

@@ -116,6 +116,7 @@ const ROUTES: Record<string, Case> = {
   'POST /api/v1/sources/:id/held-leavers/approve': { action: 'plan.approve', target: 'source', body: junk },
   'POST /api/v1/sources/:id/held-leavers/discard': { action: 'plan.reject', target: 'source', body: junk },
 
+  'GET /api/v1/plans': { action: 'plan.changes', target: 'collection' },
   'GET /api/v1/plans/:id': { action: 'plan.read', target: 'plan' },
   'GET /api/v1/plans/:id/changes': { action: 'plan.changes', target: 'plan' },
   'POST /api/v1/plans/:id/apply': { action: 'plan.apply', target: 'plan' },

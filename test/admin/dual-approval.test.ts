@@ -214,6 +214,75 @@ describeEachDatabase('dual approval', (db) => {
   })
 })
 
+describeEachDatabase('whole audit log export and the admin allowlist, through the app', (db) => {
+  let app: TestApp
+  let alice: TestAdmin
+  let bob: TestAdmin
+  beforeAll(async () => {
+    app = await startTestApp(db())
+    alice = await adminWith(app, 'alice', [{ role: 'global-admin' }])
+    bob = await adminWith(app, 'bob', [{ role: 'global-admin' }])
+  })
+  afterAll(() => app?.close())
+
+  test('the whole log is exported once, by the requester, after another global admin approves', async () => {
+    // A filtered export needs no approval; a time range alone still selects the whole log.
+    expect((await alice.api('GET', '/api/v1/audit/export?action=admin.grant*')).status).toBe(200)
+    expect((await alice.api('GET', '/api/v1/audit/export?from=1970-01-01T00:00:00Z')).status).toBe(202)
+    const asked = await alice.api('GET', '/api/v1/audit/export?format=csv')
+    expect(asked.status).toBe(202)
+    const { approval } = (await asked.json()) as { approval: Approval }
+    expect(approval.operation).toBe('audit.export-all')
+    expect((await alice.api('GET', `/api/v1/audit/export?format=csv&approval=${approval.id}`)).status).toBe(
+      409,
+    )
+    expect((await bob.api('POST', `/api/v1/approvals/${approval.id}/approve`)).status).toBe(200)
+    // Only the requester, only once.
+    expect((await bob.api('GET', `/api/v1/audit/export?format=csv&approval=${approval.id}`)).status).toBe(409)
+    const got = await alice.api('GET', `/api/v1/audit/export?format=csv&approval=${approval.id}`)
+    expect(got.status).toBe(200)
+    expect(await got.text()).toContain('approval.approve')
+    expect((await alice.api('GET', `/api/v1/audit/export?format=csv&approval=${approval.id}`)).status).toBe(
+      409,
+    )
+  })
+
+  test('a caller outside the admin allowlist gets 403 and an audit event, before authentication', async () => {
+    await app.db.handle.db
+      .insertInto('settings')
+      .values({
+        key: 'security-policy',
+        value: JSON.stringify({ network: { adminAllowlist: ['10.0.0.0/8'] } }),
+      })
+      .onConflict((oc) =>
+        oc
+          .column('key')
+          .doUpdateSet({ value: JSON.stringify({ network: { adminAllowlist: ['10.0.0.0/8'] } }) }),
+      )
+      .execute()
+    app.services.policy.invalidate()
+    try {
+      const denied = await alice.api('GET', '/api/v1/sources')
+      expect(denied.status).toBe(403)
+      expect(await denied.text()).toMatch(/not in the admin API's IP allowlist/)
+      const anonymous = await fetch(`${app.url}/api/v1/auth/sign-in`, { method: 'POST' })
+      expect(anonymous.status).toBe(403)
+      const events = await app.db.handle.db
+        .selectFrom('audit_events')
+        .select(['after'])
+        .where('action', '=', 'network.denied')
+        .execute()
+      expect(events.length).toBe(2)
+      expect(events[0]!.after).toMatchObject({ method: 'GET', path: '/api/v1/sources' })
+      // SCIM is not the admin API: its tokens carry their own allowlists.
+      expect((await fetch(`${app.url}/scim/v2/ServiceProviderConfig`)).status).not.toBe(403)
+    } finally {
+      await app.db.handle.db.deleteFrom('settings').where('key', '=', 'security-policy').execute()
+      app.services.policy.invalidate()
+    }
+  })
+})
+
 describeEachDatabase('dual approval with a sole global admin', (db) => {
   let app: TestApp
   beforeAll(async () => {

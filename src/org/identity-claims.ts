@@ -460,7 +460,7 @@ export async function applyClaim(
 
   // Attribute, department and manager changes above leave the status as it was read.
   let held: LeaverAction | undefined
-  if (!claim.active && person.status === 'active') {
+  if (!claim.active && person.status === 'active' && !(await vouchedElsewhere(ctx, person.id, source.id))) {
     held = await leave(ctx, source, identity.id, person, 'suspend')
   } else if (claim.active) {
     if (existing) await supersedeHeld(ctx, identity.id)
@@ -498,18 +498,26 @@ export async function withdrawClaim(
   await supersedeHeld(ctx, existing.id)
   const person = existing.person_id ? await personRow(ctx, existing.person_id) : undefined
   if (!person || person.status === 'deprovisioned') return {}
-  const vouched = await ctx.trx
+  if (await vouchedElsewhere(ctx, person.id, source.id)) return {}
+  const held = await leave(ctx, source, existing.id, person, 'deprovision')
+  return held ? { held } : {}
+}
+
+/**
+ * Whether another source still vouches for the person: a live, enabled identity of theirs there.
+ * One source disabling or dropping someone does not make a leaver of a person another still has.
+ */
+async function vouchedElsewhere(ctx: WriteContext, personId: string, sourceId: string): Promise<boolean> {
+  const row = await ctx.trx
     .selectFrom('identities')
     .select('id')
-    .where('person_id', '=', person.id)
-    .where('source_id', '<>', source.id)
+    .where('person_id', '=', personId)
+    .where('source_id', '<>', sourceId)
     .where('removed_at', 'is', null)
     .where('active', '=', true)
     .limit(1)
     .executeTakeFirst()
-  if (vouched) return {}
-  const held = await leave(ctx, source, existing.id, person, 'deprovision')
-  return held ? { held } : {}
+  return row !== undefined
 }
 
 /** Earlier held leavers of an identity no longer apply once the source says something new about it. */

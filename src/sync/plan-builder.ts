@@ -884,7 +884,9 @@ class PlanBuilder {
         })
       }
       const isProtected = person.protected || this.protectedNames.has(person.user_name.toLowerCase())
-      if (!n.active && person.status === 'active') {
+      // Disabled here while another source still vouches (a live, enabled identity): the person
+      // stays active, as when a source drops them entirely (planRemovals).
+      if (!n.active && person.status === 'active' && !others.has(person.id)) {
         await writer.add({
           kind: 'person.suspend',
           targetId: person.id,

@@ -162,6 +162,18 @@ describeEachDatabase('SCIM pushes into the org tree', (db) => {
     expect((await person(viaA.personId)).status).toBe('suspended')
   })
 
+  test('active:false from one source leaves a person another source still has enabled', async () => {
+    const a = await createScimSource(app)
+    const b = await createScimSource(app)
+    const viaA = await create(a, user('twice@tree.example'))
+    const viaB = await create(b, user('twice@tree.example'))
+    expect(viaB.personId).toBe(viaA.personId)
+    expect((await a.request('PATCH', `/Users/${viaA.id}`, disable)).status).toBe(200)
+    expect((await person(viaA.personId)).status).toBe('active')
+    expect((await b.request('PATCH', `/Users/${viaB.id}`, disable)).status).toBe(200)
+    expect((await person(viaA.personId)).status).toBe('suspended')
+  })
+
   test('per-attribute precedence between two pushing sources', async () => {
     const hr = await createScimSource(app, { precedence: 10 })
     const idp = await createScimSource(app, { precedence: 50 })

@@ -248,6 +248,27 @@ describeEachDatabase('sync: attribute precedence between sources', (db) => {
     expect((await personByUserName(q(), 'bob@corp.test')).status).toBe('suspended')
   })
 
+  test('someone disabled in one source but still enabled in another stays active until both disable', async () => {
+    const policy = { deletionThreshold: { count: 10, share: 1 } }
+    const hr = await fakeSource(app, { users: [u('ada'), u('bob')] }, { name: 'HR', policy })
+    const ad = await fakeSource(app, { users: [u('ada')] }, { name: 'AD', policy })
+    await planAndApply(app, hr)
+    await planAndApply(app, ad)
+    await reseed(app, hr, { users: [u('ada', { active: false }), u('bob', { active: false })] })
+    const first = await planAndApply(app, hr)
+    // bob has only HR: suspended. ada is still enabled in AD: HR's identity says disabled, she stays.
+    expect(first.summary).toMatchObject({ people: { suspend: 1 } })
+    expect((await ada()).status).toBe('active')
+    expect((await personByUserName(q(), 'bob@corp.test')).status).toBe('suspended')
+    const hrIdentity = (await ada()).identities.find((i) => i.source.name === 'HR')
+    expect(hrIdentity).toMatchObject({ active: false })
+    // Once AD disables her too, nobody vouches: she is suspended, by AD.
+    await reseed(app, ad, { users: [u('ada', { active: false })] })
+    const second = await planAndApply(app, ad)
+    expect(second.summary).toMatchObject({ people: { suspend: 1 } })
+    expect(await ada()).toMatchObject({ status: 'suspended', suspendedReason: 'disabled in AD' })
+  })
+
   test('the manager follows the owning source', async () => {
     const hr = await fakeSource(
       app,

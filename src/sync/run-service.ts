@@ -154,7 +154,19 @@ export class RunService {
     return source
   }
 
-  /** Runs the source now. Resolves when the run has finished; undefined if the slot was taken. */
+  /** Whether a run of this source has claimed this schedule slot (here or on another replica). */
+  async slotTaken(sourceId: string, slot: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('runs')
+      .select('id')
+      .where('source_id', '=', sourceId)
+      .where('slot', '=', slot)
+      .executeTakeFirst()
+    return row !== undefined
+  }
+
+  /** Runs the source now. Resolves when the run has finished; undefined if the slot was taken
+   * or, for a scheduled slot, the source is busy with another run. */
   async run(
     sourceId: string,
     options: {

@@ -26,7 +26,14 @@ export interface SchedulerOptions {
   auditRetentionDays?: () => Promise<number | null>
   /** When the daily audit prune runs. */
   auditRetentionSchedule?: string
+  /** A tick that finds its source busy (another run in progress) tries its slot again after this. */
+  busyRetryMs?: number
+  /** How many times a busy tick tries again before giving the slot up (logged). */
+  busyRetries?: number
 }
+
+/** What became of one scheduled tick. */
+export type TickOutcome = 'ran' | 'ran-elsewhere' | 'busy-retrying' | 'busy-given-up' | 'stopped'
 
 /**
  * Per-source cron schedules. Every replica schedules every source; the run's slot claim in the
@@ -42,6 +49,8 @@ export class Scheduler {
   private daily: ScheduledTask | undefined
   private auditRetention: ScheduledTask | undefined
   private inFlight = new Set<Promise<unknown>>()
+  private retries = new Set<NodeJS.Timeout>()
+  private stopped = false
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -114,29 +123,59 @@ export class Scheduler {
     }
     for (const [id, s] of wanted) {
       if (this.tasks.has(id)) continue
-      const task = createTask(
-        s.schedule!,
-        (ctx) =>
-          this.track(
-            this.runs
-              .run(id, { trigger: 'schedule', actor: systemActor('scheduler'), slot: slotOf(ctx.date) })
-              .then((run) => {
-                if (run)
-                  this.logger.info(
-                    { source: { id, name: s.name }, run: run.id, status: run.status },
-                    'scheduled run done',
-                  )
-              }),
-          ),
-        { name: `source:${id}`, noOverlap: true, unref: true },
-      )
+      const task = createTask(s.schedule!, (ctx) => this.track(this.tick(id, s.name, slotOf(ctx.date))), {
+        name: `source:${id}`,
+        noOverlap: true,
+        unref: true,
+      })
       await task.start()
       this.tasks.set(id, { expression: s.schedule!, task })
     }
   }
 
+  /**
+   * Runs a source's slot. A slot another replica has run is done; a slot that finds the source
+   * busy (a manual or a long earlier run in progress) is not lost: it tries again a little later,
+   * so a daily sync does not skip a day because someone pressed "sync now" at the wrong moment.
+   */
+  async tick(sourceId: string, name: string, slot: string, retriesLeft?: number): Promise<TickOutcome> {
+    if (this.stopped) return 'stopped'
+    const left = retriesLeft ?? this.options.busyRetries ?? 30
+    const run = await this.runs.run(sourceId, { trigger: 'schedule', actor: systemActor('scheduler'), slot })
+    if (run) {
+      this.logger.info(
+        { source: { id: sourceId, name }, run: run.id, status: run.status },
+        'scheduled run done',
+      )
+      return 'ran'
+    }
+    if (await this.runs.slotTaken(sourceId, slot)) return 'ran-elsewhere'
+    if (left <= 0) {
+      this.logger.warn(
+        { source: { id: sourceId, name }, slot },
+        'scheduled run skipped: the source stayed busy',
+      )
+      return 'busy-given-up'
+    }
+    const delay = this.options.busyRetryMs ?? 60_000
+    this.logger.info(
+      { source: { id: sourceId, name }, slot, retryInMs: delay },
+      'scheduled run waits: another run of this source is in progress',
+    )
+    const timer = setTimeout(() => {
+      this.retries.delete(timer)
+      void this.track(this.tick(sourceId, name, slot, left - 1))
+    }, delay)
+    timer.unref()
+    this.retries.add(timer)
+    return 'busy-retrying'
+  }
+
   /** Stops scheduling and waits for the runs in flight. */
   async stop(): Promise<void> {
+    this.stopped = true
+    for (const timer of this.retries) clearTimeout(timer)
+    this.retries.clear()
     if (this.refresher) clearInterval(this.refresher)
     await this.daily?.destroy()
     await this.auditRetention?.destroy()

@@ -67,4 +67,77 @@ describeEachDatabase('sync: the scheduler', (db) => {
     expect(new Set(runs.map((r) => r.slot)).size).toBe(runs.length)
     expect(await q.selectFrom('people').select('user_name').execute()).toEqual([{ user_name: 'a@corp.test' }])
   })
+
+  test('a tick that finds its source busy runs its slot once the other run is over', async () => {
+    const q = db().handle.db
+    const source = await app.services.sources.create(admin, {
+      type: 'fake',
+      name: 'HR',
+      mode: 'auto',
+      config: { users: [u('b')] },
+    })
+    // Someone pressed "sync now": a run of this source is in progress.
+    const manual = await q
+      .insertInto('runs')
+      .values({ source_id: source.id, trigger: 'manual', status: 'running', claimed_by: 'someone' })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    const scheduler = new Scheduler(q, db().store, app.services.runs, createLogger('silent'), {
+      deprovisionSchedule: '0 0 1 1 *',
+      busyRetryMs: 20,
+      busyRetries: 1000,
+    })
+    const slot = '2026-01-01T09:30Z'
+    try {
+      expect(await scheduler.tick(source.id, 'HR', slot)).toBe('busy-retrying')
+      expect(await q.selectFrom('runs').select('id').where('slot', '=', slot).execute()).toEqual([])
+      await q
+        .updateTable('runs')
+        .set({ status: 'succeeded', finished_at: new Date() })
+        .where('id', '=', manual.id)
+        .execute()
+      // The retry claims the slot once the source is free (a state in the database, polled).
+      const deadline = Date.now() + 10_000
+      while ((await q.selectFrom('runs').select('id').where('slot', '=', slot).execute()).length === 0) {
+        if (Date.now() > deadline) throw new Error('the busy slot was not retried within 10 s')
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    } finally {
+      await scheduler.stop()
+    }
+    const runs = await q.selectFrom('runs').selectAll().where('slot', '=', slot).execute()
+    expect(runs).toHaveLength(1)
+    expect(runs[0]).toMatchObject({ trigger: 'schedule', status: 'succeeded' })
+    // The same slot again is done: it ran (here or on another replica), nothing to retry.
+    const again = new Scheduler(q, db().store, app.services.runs, createLogger('silent'), {
+      deprovisionSchedule: '0 0 1 1 *',
+    })
+    expect(await again.tick(source.id, 'HR', slot)).toBe('ran-elsewhere')
+    await again.stop()
+  })
+
+  test('a busy tick gives its slot up after its retries, and stop() cancels pending retries', async () => {
+    const q = db().handle.db
+    const source = await app.services.sources.create(admin, {
+      type: 'fake',
+      name: 'HR',
+      config: { users: [] },
+    })
+    await q
+      .insertInto('runs')
+      .values({ source_id: source.id, trigger: 'manual', status: 'running', claimed_by: 'someone' })
+      .execute()
+    const scheduler = new Scheduler(q, db().store, app.services.runs, createLogger('silent'), {
+      deprovisionSchedule: '0 0 1 1 *',
+      busyRetries: 0,
+    })
+    expect(await scheduler.tick(source.id, 'HR', '2026-01-01T10:00Z')).toBe('busy-given-up')
+    const waiting = new Scheduler(q, db().store, app.services.runs, createLogger('silent'), {
+      deprovisionSchedule: '0 0 1 1 *',
+      busyRetryMs: 60_000,
+    })
+    expect(await waiting.tick(source.id, 'HR', '2026-01-01T10:01Z')).toBe('busy-retrying')
+    await waiting.stop()
+    expect(await waiting.tick(source.id, 'HR', '2026-01-01T10:01Z')).toBe('stopped')
+  })
 })

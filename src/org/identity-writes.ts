@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import { sameJson } from '../canonical-json'
 import { conflict, invalid, notFound, sqlState } from '../errors'
+import { parkedName, parking, parkingIfAny } from './parked-names'
 import { toIdentity, type Identity } from './records'
 import { cleanOptionalText, cleanText, requireUuid, type WriteContext } from './write-context'
 
@@ -47,8 +48,12 @@ export async function saveIdentity(
           .where('external_id', '=', externalId)
           .forUpdate()
           .executeTakeFirst()
+  // A parked identity (see parkIdentityUserNames) is what it was before parking: its temporary
+  // user name is neither compared nor audited, and this write gives it its real one.
+  const parkedAs = existing ? parkingIfAny(ctx)?.identities.get(existing.id) : undefined
+  const was = existing && parkedAs !== undefined ? { ...existing, user_name: parkedAs } : existing
   try {
-    if (!existing) {
+    if (!was) {
       const row = await ctx.trx
         .insertInto('identities')
         .values({
@@ -76,16 +81,17 @@ export async function saveIdentity(
       userName,
       attributes: input.attributes,
       active: input.active ?? true,
-      personId: personId === undefined ? existing.person_id : personId,
+      personId: personId === undefined ? was.person_id : personId,
     }
     const unchanged =
-      existing.removed_at === null &&
-      existing.user_name === next.userName &&
-      existing.active === next.active &&
-      existing.person_id === next.personId &&
-      sameJson(existing.attributes, next.attributes)
-    if (unchanged && (input.raw === undefined || sameJson(existing.raw, input.raw))) {
-      return { identity: toIdentity(existing), created: false, changed: false }
+      was.removed_at === null &&
+      was.user_name === next.userName &&
+      was.active === next.active &&
+      was.person_id === next.personId &&
+      sameJson(was.attributes, next.attributes)
+    if (unchanged && (input.raw === undefined || sameJson(was.raw, input.raw))) {
+      if (parkedAs !== undefined) await unpark(ctx, was.id, parkedAs)
+      return { identity: toIdentity(was), created: false, changed: false }
     }
     const row = await ctx.trx
       .updateTable('identities')
@@ -96,31 +102,84 @@ export async function saveIdentity(
         active: next.active,
         person_id: next.personId,
         removed_at: null,
-        version: existing.version + 1,
+        version: was.version + 1,
         updated_at: sql`now()`,
       })
-      .where('id', '=', existing.id)
+      .where('id', '=', was.id)
       .returningAll()
       .executeTakeFirstOrThrow()
+    if (parkedAs !== undefined) parking(ctx).identities.delete(was.id)
     const identity = toIdentity(row)
     if (!unchanged) {
       await ctx.audit({
         action: 'identity.update',
         targetType: 'identity',
         targetId: identity.id,
-        before: toIdentity(existing),
+        before: toIdentity(was),
         after: identity,
       })
     }
     return { identity, created: false, changed: !unchanged }
   } catch (err) {
-    if (sqlState(err) === '23505')
-      throw conflict(`user name "${userName}" is already used by another identity of this source`, {
-        uniqueness: 'userName',
-      })
+    if (sqlState(err) === '23505') throw userNameTaken(userName)
     if (sqlState(err) === '23503') throw invalid(`source ${sourceId} or person ${personId} does not exist`)
     throw err
   }
+}
+
+function userNameTaken(userName: string | null): Error {
+  return conflict(`user name "${userName}" is already used by another identity of this source`, {
+    uniqueness: 'userName',
+  })
+}
+
+/**
+ * Moves live identities' user names out of the way for the rest of the transaction (see
+ * parked-names), so that identities of one source can swap user names, or pass them along a chain,
+ * in any order. The next saveIdentity of a parked identity gives it its new user name and is audited
+ * as a change from its old one; unparkIdentities gives any identity still parked its old one back.
+ * No audit event and no new version of its own.
+ */
+export async function parkIdentityUserNames(ctx: WriteContext, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return
+  const parked = parking(ctx).identities
+  const todo = [...new Set(ids)].filter((id) => !parked.has(id))
+  for (let i = 0; i < todo.length; i += 1000) {
+    const rows = await ctx.trx
+      .selectFrom('identities')
+      .select(['id', 'user_name'])
+      .where('id', 'in', todo.slice(i, i + 1000))
+      .where('user_name', 'is not', null)
+      .where('removed_at', 'is', null)
+      .forUpdate()
+      .execute()
+    if (rows.length === 0) continue
+    const values = sql.join(rows.map((r) => sql`(${r.id}::uuid, ${parkedName(r.id)}::text)`))
+    await sql`
+      update identities as i set user_name = v.user_name
+      from (values ${values}) as v (id, user_name)
+      where i.id = v.id`.execute(ctx.trx)
+    for (const r of rows) parked.set(r.id, r.user_name!)
+  }
+}
+
+/** Gives identities still parked in this transaction their user names back. */
+export async function unparkIdentities(ctx: WriteContext): Promise<void> {
+  const parked = parkingIfAny(ctx)?.identities
+  if (!parked || parked.size === 0) return
+  for (const [id, userName] of parked) {
+    try {
+      await unpark(ctx, id, userName)
+    } catch (err) {
+      if (sqlState(err) === '23505') throw userNameTaken(userName)
+      throw err
+    }
+  }
+}
+
+async function unpark(ctx: WriteContext, id: string, userName: string): Promise<void> {
+  await ctx.trx.updateTable('identities').set({ user_name: userName }).where('id', '=', id).execute()
+  parking(ctx).identities.delete(id)
 }
 
 /** Marks an identity as gone from its source; the row stays for history and reactivation. */

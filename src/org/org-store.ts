@@ -25,6 +25,18 @@ export class OrgWriter {
   updateDepartment = (id: string, patch: { name?: string; parentId?: string | null }) =>
     departments.updateDepartment(this.ctx, id, patch)
   deleteDepartment = (id: string) => departments.deleteDepartment(this.ctx, id)
+  /**
+   * Moves departments (their names) and identities (their user names) out of the way of the unique
+   * indexes for the rest of this transaction, so changes that only fit together as a whole — swaps —
+   * apply in any order; every write of a parked row and its audit event work as usual.
+   * `unparkAll` gives each parked row its final name; call it before the transaction ends.
+   */
+  parkDepartments = (ids: readonly string[]) => departments.parkDepartments(this.ctx, ids)
+  parkIdentityUserNames = (ids: readonly string[]) => identities.parkIdentityUserNames(this.ctx, ids)
+  unparkAll = async (): Promise<void> => {
+    await departments.unparkDepartments(this.ctx)
+    await identities.unparkIdentities(this.ctx)
+  }
 
   createPerson = (fields: people.PersonFields) => people.createPerson(this.ctx, fields)
   /** Many people in a few statements (a sync's first run); each still audited. */

@@ -6,6 +6,7 @@ import type { IdentityInput } from '../org/identity-writes'
 import type { OrgWriter } from '../org/org-store'
 import type { PersonFields } from '../org/person-writes'
 import type { ChangeKind } from './plan-changes'
+import { departmentsToPark, identitiesToPark } from './plan-swaps'
 import type { SourcePolicy } from './source-policy'
 
 type Change = Selectable<PlanChangesTable>
@@ -81,6 +82,12 @@ export async function applyChanges(
     after = removals[removals.length - 1]!.seq
   }
 
+  // Rows standing in the way of a later change — a department or user name the plan hands on before
+  // its holder gives it up — are parked first and get their final names at the end, so the plan
+  // applies whole, in its own order, whatever swaps it holds (see plan-swaps).
+  await w.parkDepartments(await departmentsToPark(trx, plan.id))
+  await w.parkIdentityUserNames(await identitiesToPark(trx, plan.id))
+
   let after = -1
   for (;;) {
     const batch = await trx
@@ -117,6 +124,7 @@ export async function applyChanges(
     }
     after = batch[batch.length - 1]!.seq
   }
+  await w.unparkAll()
 }
 
 /** Every target the plan read still has the version it read. */

@@ -34,7 +34,15 @@ export const GENERIC_USER_ATTRIBUTES = [
   'ou',
   'employeeNumber',
   'manager',
+  'modifyTimestamp',
 ]
+
+/** What to read of each user: the flavour's attributes and, in attribute mode, the department's. */
+export function userAttributes(config: LdapConfig): string[] {
+  const base = config.flavour === 'ad' ? AD_USER_ATTRIBUTES : GENERIC_USER_ATTRIBUTES
+  const extra = config.departmentsFrom === 'attribute' ? config.departmentAttribute : undefined
+  return extra && !base.some((a) => a.toLowerCase() === extra.toLowerCase()) ? [...base, extra] : base
+}
 
 /** The stable id: objectGUID (AD) or entryUUID (other servers), as a lower-case GUID string. */
 export function entryId(entry: LdapEntry, config: LdapConfig): string | undefined {

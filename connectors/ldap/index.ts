@@ -16,11 +16,12 @@ import { canonicalDn, isUnder, parentDn, parseDn, parseExtendedDn } from './dist
 import {
   AD_USER_ATTRIBUTES,
   entryId,
-  GENERIC_USER_ATTRIBUTES,
   memberValues,
   toRemoteUser,
+  userAttributes,
   type DepartmentResolver,
 } from './entry-mapping'
+import { formatGeneralizedTime, parseGeneralizedTime } from './generalized-time'
 import {
   AD_GROUP_FILTER,
   AD_USER_FILTER,
@@ -42,8 +43,26 @@ interface UsnToken {
   listedAt: number
 }
 
+/**
+ * Where the last listing or round of a generic server left off: the next round reads the entries
+ * whose modifyTimestamp is at or after `since` (GeneralizedTime, the server's clock).
+ */
+interface TimestampToken {
+  v: 1
+  kind: 'modifyTimestamp'
+  since: string
+  listedAt: number
+}
+
 /** A full listing is due after this long even when USNs could say what changed (see changes()). */
 const FULL_LISTING_EVERY_MS = 7 * 86_400_000
+/**
+ * Generic servers: how far before the newest modifyTimestamp read (less the time the read took) the
+ * next round starts. A change committed while a listing ran, stamped a little before it was
+ * visible, or replicated in from another server a few minutes late is read again rather than lost;
+ * re-reading an unchanged entry plans nothing.
+ */
+const TIMESTAMP_OVERLAP_MS = 10 * 60_000
 const CHANGE_PAGE = 1000
 
 interface GroupEntry {
@@ -61,7 +80,9 @@ interface GroupEntry {
  * search under the base DN; AD objects are keyed by objectGUID and DN-valued links (manager,
  * member) are read through the extended-DN control, so a move never breaks them. AD sources are
  * incremental: the DC's highestCommittedUSN, read before a full listing, is the cursor, and later
- * runs read what has a higher uSNChanged.
+ * runs read what has a higher uSNChanged. Generic servers (OpenLDAP, 389-DS) key entries by
+ * entryUUID, link by plain DN, and are incremental by modifyTimestamp; leavers are found by
+ * comparing every run's full entryUUID listing.
  */
 class LdapConnector implements Connector {
   readonly type = 'ldap'
@@ -77,6 +98,8 @@ class LdapConnector implements Connector {
   private round: { changes: RemoteChange[]; deltaToken: string } | undefined
   /** canonical DN → id of entries read so far (generic servers: links are plain DNs). */
   private readonly idByDn = new Map<string, string>()
+  /** Generic servers: when the current listing or round started, and the newest modifyTimestamp read. */
+  private clock: { started: number; seen?: number } | undefined
 
   constructor(
     private readonly config: LdapConfig,
@@ -141,22 +164,43 @@ class LdapConnector implements Connector {
         return `${this.config.baseDn} exists`
       })
       if (based) {
-        await step('users', async () => {
-          let found = 0
+        let sample: LdapEntry | undefined
+        let count = 0
+        const users = await step('users', async () => {
+          // Generic servers are paged through to the end: a size limit on the account (OpenLDAP's
+          // is 500 by default) stops even a paged search part-way, after the first pages.
           for await (const page of this.session!.pages('read users', this.config.baseDn, {
             filter: this.userFilter,
-            attributes: ['1.1'],
+            attributes: this.ad ? ['1.1'] : ['entryUUID', 'modifyTimestamp'],
           })) {
-            found = page.length
-            break
+            sample ??= page[0]
+            count += page.length
+            if (this.ad) break
           }
-          if (found === 0)
+          if (!sample)
             throw new ConnectorError(
               'invalid-config',
               `ldap: no users under ${this.config.baseDn} match ${this.userFilter}`,
             )
-          return `users found with ${this.userFilter}`
+          return this.ad
+            ? `users found with ${this.userFilter}`
+            : `${count} users found with ${this.userFilter}`
         })
+        if (users && !this.ad) {
+          await step('change tracking', async () => {
+            if (!one(sample!, 'entryUUID'))
+              throw new ConnectorError(
+                'invalid-config',
+                `ldap: ${sample!.dn} has no entryUUID (RFC 4530): the server must provide it (389-DS: the entryuuid plugin) and the bind account must be able to read it`,
+              )
+            if (parseGeneralizedTime(one(sample!, 'modifyTimestamp')) === undefined)
+              throw new ConnectorError(
+                'permission',
+                `ldap: the bind account cannot read modifyTimestamp of ${sample!.dn}: every run will be a full listing`,
+              )
+            return 'users keyed by entryUUID; incremental runs from modifyTimestamp'
+          })
+        }
       }
       if (this.ad) {
         await step('change tracking', async () => {
@@ -200,19 +244,65 @@ class LdapConnector implements Connector {
 
   // ---- full listing -----------------------------------------------------------------------------------
 
-  async listDepartments(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteDepartment>> {
+  /**
+   * A listing or round that fails closes its connection (the engine may retry with this same
+   * connector, which then connects afresh); else every failed run would leave a socket open.
+   */
+  private async closingOnError<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read()
+    } catch (err) {
+      this.userPages = undefined
+      this.groups = undefined
+      this.round = undefined
+      await this.close()
+      throw err
+    }
+  }
+
+  listDepartments(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteDepartment>> {
+    return this.closingOnError(() => this.readDepartments(cursor, signal))
+  }
+
+  listUsers(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteUser>> {
+    return this.closingOnError(() => this.readUsers(cursor, signal))
+  }
+
+  listGroups(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteGroup>> {
+    return this.closingOnError(() => this.groupPage(cursor, signal))
+  }
+
+  changes(token: string, cursor: string | undefined, signal: AbortSignal): Promise<ChangePage> {
+    return this.closingOnError(() => this.changePage(token, cursor, signal))
+  }
+
+  private async readDepartments(
+    cursor: string | undefined,
+    signal: AbortSignal,
+  ): Promise<Page<RemoteDepartment>> {
     if (cursor !== undefined)
       throw new ConnectorError('permanent', `ldap: unexpected department cursor ${cursor}`)
     // The USN is read before anything is listed: a change made during the listing is seen again
     // by the next round rather than lost.
     if (this.ad) this.usnToken = { v: 1, ...(await this.usnState()), listedAt: Date.now() }
+    else this.startClock()
     this.ous = new Map()
     if (this.config.departmentsFrom !== 'ou') return { items: [] }
+    return { items: (await this.readOus(signal)).map((o) => o.department) }
+  }
+
+  /** Every OU that is a department, as departments; fills the DN → id map of OUs. */
+  private async readOus(
+    signal: AbortSignal,
+  ): Promise<{ department: RemoteDepartment; modified: number | undefined }[]> {
     const session = await this.connect()
-    const found: { id: string; dn: string; name: string }[] = []
+    const found: { id: string; dn: string; name: string; modified: number | undefined }[] = []
+    this.ous = new Map()
     for await (const page of session.pages('list OUs', this.config.baseDn, {
       filter: '(objectClass=organizationalUnit)',
-      attributes: ['objectGUID', 'entryUUID', 'ou', 'name'],
+      attributes: this.ad
+        ? ['objectGUID', 'entryUUID', 'ou', 'name']
+        : ['entryUUID', 'ou', 'modifyTimestamp'],
       explicitBufferAttributes: ['objectGUID'],
     })) {
       signal.throwIfAborted()
@@ -221,17 +311,60 @@ class LdapConnector implements Connector {
         if (!id || !this.isDepartment(e.dn)) continue
         const dn = canonicalDn(e.dn)
         if (dn === canonicalDn(this.config.baseDn)) continue
-        found.push({ id, dn, name: one(e, 'ou') ?? parseDn(e.dn)[0]!.value })
+        found.push({ id, dn, name: this.ouName(e), modified: this.noteTimestamp(e) })
         this.ous.set(dn, id)
       }
     }
-    return {
-      items: found.map((o) => ({
+    return found.map((o) => ({
+      department: {
         externalId: o.id,
         name: o.name,
         parentExternalId: this.ous.get(parentDn(o.dn) ?? '') ?? null,
-      })),
-    }
+      },
+      modified: o.modified,
+    }))
+  }
+
+  /**
+   * An OU's name: AD's single `ou`; elsewhere `ou` may hold several names (`Finance`, `Accounting`)
+   * in any order, and the one in the DN is the OU's own.
+   */
+  private ouName(e: LdapEntry): string {
+    const rdn = parseDn(e.dn)[0]
+    if (!this.ad && rdn && rdn.type.toLowerCase() === 'ou') return rdn.value
+    return one(e, 'ou') ?? rdn!.value
+  }
+
+  // ---- modifyTimestamp (generic servers) --------------------------------------------------------------
+
+  private startClock(): void {
+    this.clock = { started: Date.now() }
+    this.idByDn.clear()
+  }
+
+  /** Keeps the newest modifyTimestamp read (generic servers); returns the entry's, in ms. */
+  private noteTimestamp(e: LdapEntry): number | undefined {
+    if (this.ad || !this.clock) return undefined
+    const t = parseGeneralizedTime(one(e, 'modifyTimestamp'))
+    if (t !== undefined && (this.clock.seen === undefined || t > this.clock.seen)) this.clock.seen = t
+    return t
+  }
+
+  /**
+   * Where the next round starts: the newest modifyTimestamp read (never later than our own clock:
+   * an entry stamped in the future must not hide the changes before it), less the time this
+   * listing took and an overlap. Undefined when no timestamp could be read.
+   */
+  private timestampToken(listedAt: number): string | undefined {
+    if (!this.clock || this.clock.seen === undefined) return undefined
+    const now = Date.now()
+    const since = Math.min(this.clock.seen, now) - (now - this.clock.started) - TIMESTAMP_OVERLAP_MS
+    return JSON.stringify({
+      v: 1,
+      kind: 'modifyTimestamp',
+      since: formatGeneralizedTime(since),
+      listedAt,
+    } satisfies TimestampToken)
   }
 
   private readonly placement: DepartmentResolver = {
@@ -243,7 +376,7 @@ class LdapConnector implements Connector {
     return guid ?? this.idByDn.get(canonicalDn(dn))
   }
 
-  async listUsers(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteUser>> {
+  private async readUsers(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteUser>> {
     const session = await this.connect()
     if (cursor === undefined) {
       this.userPages = session.pages(
@@ -251,7 +384,7 @@ class LdapConnector implements Connector {
         this.config.baseDn,
         {
           filter: this.userFilter,
-          attributes: this.ad ? AD_USER_ATTRIBUTES : GENERIC_USER_ATTRIBUTES,
+          attributes: userAttributes(this.config),
           explicitBufferAttributes: ['objectGUID'],
         },
         this.controls,
@@ -270,6 +403,7 @@ class LdapConnector implements Connector {
     const items: RemoteUser[] = []
     for (const e of next.value) {
       if (!this.inScope(e.dn)) continue
+      this.noteTimestamp(e)
       const user = toRemoteUser(e, this.config, this.placement, this.managerId, now)
       if (!user) continue
       this.idByDn.set(canonicalDn(e.dn), user.externalId)
@@ -298,6 +432,7 @@ class LdapConnector implements Connector {
   private async readGroup(e: LdapEntry): Promise<GroupEntry | undefined> {
     const id = entryId(e, this.config)
     if (!id) return undefined
+    this.noteTimestamp(e)
     let { values, nextRange } = memberValues(e)
     const members = [...values]
     while (nextRange !== undefined) {
@@ -331,7 +466,9 @@ class LdapConnector implements Connector {
       this.config.baseDn,
       {
         filter,
-        attributes: ['objectGUID', 'entryUUID', 'cn', 'name', 'description', 'member', 'uniqueMember'],
+        attributes: this.ad
+          ? ['objectGUID', 'entryUUID', 'cn', 'name', 'description', 'member', 'uniqueMember']
+          : ['entryUUID', 'cn', 'description', 'member', 'uniqueMember', 'modifyTimestamp'],
         explicitBufferAttributes: ['objectGUID'],
       },
       this.controls,
@@ -380,7 +517,7 @@ class LdapConnector implements Connector {
     }))
   }
 
-  async listGroups(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteGroup>> {
+  private async groupPage(cursor: string | undefined, signal: AbortSignal): Promise<Page<RemoteGroup>> {
     if (cursor === undefined || !this.groups) {
       const groups = await this.readGroups(this.groupFilter, signal)
       const byDn = new Map([...groups.values()].map((g) => [g.dn, g]))
@@ -396,6 +533,7 @@ class LdapConnector implements Connector {
   }
 
   deltaToken(): string | undefined {
+    if (!this.ad) return this.clock ? this.timestampToken(this.clock.started) : undefined
     return this.usnToken ? JSON.stringify(this.usnToken) : undefined
   }
 
@@ -406,11 +544,18 @@ class LdapConnector implements Connector {
    * partial ones), and the complete list of user GUIDs so deleted users are found (or, for an
    * account allowed to read tombstones, the deleted users themselves). Another DC, or the same DC
    * restored (a new invocationId), means USNs are not comparable: a full listing. So does a token
-   * older than a week, which also catches deleted groups and OUs.
+   * older than a week, which also catches deleted groups and OUs. Generic servers: the same, by
+   * modifyTimestamp instead of USN (readTimestampRound).
    */
-  async changes(token: string, cursor: string | undefined, signal: AbortSignal): Promise<ChangePage> {
-    if (!this.ad) throw new ConnectorError('resync-required', 'ldap: generic servers are read in full')
-    if (cursor === undefined || !this.round) this.round = await this.readRound(this.parseToken(token), signal)
+  private async changePage(
+    token: string,
+    cursor: string | undefined,
+    signal: AbortSignal,
+  ): Promise<ChangePage> {
+    if (cursor === undefined || !this.round)
+      this.round = this.ad
+        ? await this.readRound(this.parseToken(token), signal)
+        : await this.readTimestampRound(this.parseTimestampToken(token), signal)
     const start = cursor === undefined ? 0 : Number(cursor)
     const end = Math.min(this.round.changes.length, start + CHANGE_PAGE)
     const changes = this.round.changes.slice(start, end)
@@ -429,6 +574,82 @@ class LdapConnector implements Connector {
       // falls through
     }
     throw new ConnectorError('resync-required', 'ldap: the saved cursor is not one this version reads')
+  }
+
+  private parseTimestampToken(token: string): TimestampToken {
+    try {
+      const t = JSON.parse(token) as TimestampToken
+      if (t.v === 1 && t.kind === 'modifyTimestamp' && parseGeneralizedTime(t.since) !== undefined) return t
+    } catch {
+      // falls through
+    }
+    throw new ConnectorError(
+      'resync-required',
+      'ldap: the saved cursor is not a modifyTimestamp one (the source was AD, or an older version)',
+    )
+  }
+
+  /**
+   * A generic server's round: every user's entryUUID (the roster that finds leavers, and the DN →
+   * id map for manager and member values), the OUs (all: few, and each user's department is read
+   * from them), and the users and groups with a modifyTimestamp at or after the token's.
+   */
+  private async readTimestampRound(
+    token: TimestampToken,
+    signal: AbortSignal,
+  ): Promise<{ changes: RemoteChange[]; deltaToken: string }> {
+    if (Date.now() - token.listedAt > FULL_LISTING_EVERY_MS)
+      throw new ConnectorError(
+        'resync-required',
+        'ldap: the weekly full listing is due (it finds deleted groups and OUs)',
+      )
+    this.startClock()
+    const session = await this.connect()
+    const changes: RemoteChange[] = []
+    for await (const page of session.pages('list user entryUUIDs', this.config.baseDn, {
+      filter: this.userFilter,
+      attributes: ['entryUUID'],
+    })) {
+      signal.throwIfAborted()
+      const ids: string[] = []
+      for (const e of page) {
+        const id = this.inScope(e.dn) ? entryId(e, this.config) : undefined
+        if (!id) continue
+        this.idByDn.set(canonicalDn(e.dn), id)
+        ids.push(id)
+      }
+      changes.push({ kind: 'user.roster', externalIds: ids })
+    }
+
+    const sinceMs = parseGeneralizedTime(token.since)!
+    this.ous = new Map()
+    if (this.config.departmentsFrom === 'ou') {
+      for (const o of await this.readOus(signal))
+        if (o.modified === undefined || o.modified >= sinceMs)
+          changes.push({ kind: 'department', department: o.department })
+    }
+    const since = `(modifyTimestamp>=${token.since})`
+    const when = new Date()
+    for await (const page of session.pages('changed users', this.config.baseDn, {
+      filter: `(&${this.userFilter}${since})`,
+      attributes: userAttributes(this.config),
+    })) {
+      signal.throwIfAborted()
+      await this.resolveManagerDns(page)
+      for (const e of page) {
+        if (!this.inScope(e.dn)) continue
+        this.noteTimestamp(e)
+        const user = toRemoteUser(e, this.config, this.placement, this.managerId, when)
+        if (user) changes.push({ kind: 'user', user })
+      }
+    }
+    changes.push(...(await this.groupChanges(`(&${this.groupFilter}${since})`, signal)))
+    const next = this.timestampToken(token.listedAt) ?? JSON.stringify(token)
+    this.logger.info(
+      { since: token.since, next: (JSON.parse(next) as TimestampToken).since, changes: changes.length },
+      'ldap: changes read',
+    )
+    return { changes, deltaToken: next }
   }
 
   private async readRound(
@@ -496,23 +717,7 @@ class LdapConnector implements Connector {
         if (user) changes.push({ kind: 'user', user })
       }
     }
-    const changedGroups = await this.readGroups(`(&${this.groupFilter}${since})`, signal)
-    if (changedGroups.size > 0) {
-      // A nested group's change changes the groups it is in: re-read every group once and expand.
-      const all = await this.readGroups(this.groupFilter, signal)
-      const affected = new Set(changedGroups.keys())
-      let grew = true
-      while (grew) {
-        grew = false
-        for (const g of all.values())
-          if (!affected.has(g.id) && g.members.some((m) => affected.has(m))) {
-            affected.add(g.id)
-            grew = true
-          }
-      }
-      for (const g of this.expand(all, (key) => all.get(key)))
-        if (affected.has(g.externalId)) changes.push({ kind: 'group', group: g })
-    }
+    changes.push(...(await this.groupChanges(`(&${this.groupFilter}${since})`, signal)))
 
     if (this.config.deletedObjects === 'tombstones') {
       const root = (await session.rootDse()).defaultNamingContext ?? this.config.baseDn
@@ -550,6 +755,33 @@ class LdapConnector implements Connector {
       changes,
       deltaToken: JSON.stringify({ v: 1, ...now, listedAt: token.listedAt } satisfies UsnToken),
     }
+  }
+
+  /**
+   * The groups that `filter` (changed groups) finds, whole, and the groups they are nested in: a
+   * nested group's change changes the groups it is in, so every group is re-read once and expanded.
+   */
+  private async groupChanges(filter: string, signal: AbortSignal): Promise<RemoteChange[]> {
+    const changedGroups = await this.readGroups(filter, signal)
+    if (changedGroups.size === 0) return []
+    const all = await this.readGroups(this.groupFilter, signal)
+    // AD names nested groups by GUID, generic servers by DN.
+    const byDn = new Map([...all.values()].map((g) => [g.dn, g]))
+    const lookup = (key: string) => all.get(key) ?? byDn.get(key)
+    const affected = new Set(changedGroups.keys())
+    let grew = true
+    while (grew) {
+      grew = false
+      for (const g of all.values())
+        if (!affected.has(g.id) && g.members.some((m) => affected.has(lookup(m)?.id ?? m))) {
+          affected.add(g.id)
+          grew = true
+        }
+    }
+    const changes: RemoteChange[] = []
+    for (const g of this.expand(all, lookup))
+      if (affected.has(g.externalId)) changes.push({ kind: 'group', group: g })
+    return changes
   }
 
   /** Parent DN → its department id, when it is an OU this source reads (cached per round). */

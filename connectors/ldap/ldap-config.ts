@@ -68,7 +68,9 @@ export type LdapConfig = Omit<LdapSettings, keyof typeof DEFAULTS> &
 
 export function withDefaults(settings: LdapSettings): LdapConfig {
   const given = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined))
-  return { ...DEFAULTS, ...given } as LdapConfig
+  // inetOrgPerson has no `department`: generic servers keep it in departmentNumber.
+  const flavoured = settings.flavour === 'generic' ? { departmentAttribute: 'departmentNumber' } : {}
+  return { ...DEFAULTS, ...flavoured, ...given } as LdapConfig
 }
 
 export const AD_USER_FILTER = '(&(objectCategory=person)(objectClass=user))'

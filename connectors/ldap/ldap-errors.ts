@@ -24,7 +24,10 @@ export function bindError(err: unknown, url: string, bindDn: string): ConnectorE
   const message = e.message ?? String(err)
   if (e.code === 49) {
     const sub = /data ([0-9a-f]{3})/i.exec(message)?.[1]?.toLowerCase()
-    const what = sub && AD_BIND_CODES[sub] ? `${AD_BIND_CODES[sub]} (AD code ${sub})` : 'invalid credentials'
+    const what =
+      sub && AD_BIND_CODES[sub]
+        ? `${AD_BIND_CODES[sub]} (AD code ${sub})`
+        : 'invalid credentials: the password is wrong or there is no account with that DN (LDAP code 49)'
     return new ConnectorError('auth', `ldap: bind as ${bindDn} failed: ${what}`, { cause: err })
   }
   if (e.code === 8)
@@ -64,6 +67,12 @@ export function searchError(err: unknown, what: string, base: string): Connector
     return new ConnectorError('invalid-config', `ldap: ${what}: the base DN ${base} does not exist`, {
       cause: err,
     })
+  if (e.code === 4)
+    return new ConnectorError(
+      'permission',
+      `ldap: ${what}: the server's size limit for the bind account stopped the search under ${base} (LDAP code 4, even when paged): lift it for that account (OpenLDAP: limits dn.exact="<bind DN>" size=unlimited; 389-DS: nsSizeLimit and nsPagedSizeLimit -1 on the account)`,
+      { cause: err },
+    )
   if (e.code === 50)
     return new ConnectorError('permission', `ldap: ${what}: the bind account may not read ${base}`, {
       cause: err,

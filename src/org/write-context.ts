@@ -13,17 +13,22 @@ export class WriteContext {
 
   /**
    * Audit events wait here until the transaction's work is done (flushAudit, called by the store
-   * just before it commits): appending takes the audit chain's lock until commit, so it must come
-   * last to keep that lock short. They still commit or roll back with the change.
+   * just before it commits): appending takes the audit chain's lock until commit, so it comes last
+   * to keep that lock short. A transaction that piles up more than AUDIT_SPILL events (a big plan
+   * apply) appends them as it goes instead, so its memory stays bounded; it then holds the chain
+   * lock from its first spill to its commit, and other writers wait for it. They still commit or
+   * roll back with the change.
    */
   private pending: AuditEntry[] = []
 
   async audit(entry: AuditEntry): Promise<void> {
     this.pending.push(entry)
+    if (this.pending.length >= AUDIT_SPILL) await this.flushAudit()
   }
 
   async auditMany(entries: readonly AuditEntry[]): Promise<void> {
     for (const entry of entries) this.pending.push(entry)
+    if (this.pending.length >= AUDIT_SPILL) await this.flushAudit()
   }
 
   async flushAudit(): Promise<void> {
@@ -49,6 +54,7 @@ export class WriteContext {
   }
 }
 
+const AUDIT_SPILL = 5000
 const LOCK_NAMESPACE = 0x6f72 // "or": orgsync's advisory-lock namespace
 const NAMED_LOCK_NAMESPACE = 0x6f73 // "os": named locks, keyed by a hash of the name
 

@@ -164,6 +164,36 @@ describeEachDatabase('audit chain', (db, kind) => {
     })
   })
 
+  test('a transaction with more events than are held in memory appends them as it goes, chained in order', async () => {
+    const n = 12_345
+    await db().store.write(admin, async (w) => {
+      for (let i = 0; i < n; i++) await w.audit(entry(i))
+      // Spilled before commit: already in the table inside the transaction, at most 5,000 still held.
+      const inside = await w.transaction
+        .selectFrom('audit_events')
+        .select((eb) => eb.fn.countAll<number>().as('c'))
+        .executeTakeFirstOrThrow()
+      expect(Number(inside.c)).toBeGreaterThanOrEqual(n - 5000)
+      expect(Number(inside.c)).toBeLessThan(n)
+    })
+    const targets = await q().selectFrom('audit_events').select('target_id').orderBy('seq').execute()
+    expect(targets.map((t) => t.target_id)).toEqual(Array.from({ length: n }, (_, i) => `p-${i}`))
+    expect(await verifyAuditChain(q())).toMatchObject({ ok: true, checked: n })
+  })
+
+  test('a spilled transaction that fails leaves no event and no head change behind', async () => {
+    await write([entry(1)])
+    const before = await verifyAuditChain(q())
+    await expect(
+      db().store.write(admin, async (w) => {
+        for (let i = 0; i < 6000; i++) await w.audit(entry(i))
+        throw new Error('boom')
+      }),
+    ).rejects.toThrow('boom')
+    expect(await verifyAuditChain(q())).toEqual(before)
+    expect((await rows()).length).toBe(1)
+  })
+
   test('an empty log verifies', async () => {
     expect(await verifyAuditChain(q())).toMatchObject({ ok: true, checked: 0, anchorSeq: 0, lastSeq: 0 })
   })

@@ -12,6 +12,14 @@ import {
   type RemoteUser,
 } from '../../src/sync/connector'
 import { guidFromBuffer } from './ad-values'
+import {
+  checkDirSync,
+  initialDirSyncToken,
+  parseDirSyncToken,
+  readDirSyncRound,
+  type DirSyncContext,
+  type DirSyncToken,
+} from './dirsync-round'
 import { canonicalDn, isUnder, parentDn, parseDn, parseExtendedDn } from './distinguished-name'
 import {
   AD_USER_ATTRIBUTES,
@@ -93,6 +101,7 @@ class LdapConnector implements Connector {
   /** canonical OU DN → department externalId, for the current listing. */
   private ous = new Map<string, string>()
   private usnToken: UsnToken | undefined
+  private dirSyncToken: DirSyncToken | undefined
   private userPages: AsyncGenerator<LdapEntry[]> | undefined
   private groups: RemoteGroup[] | undefined
   private round: { changes: RemoteChange[]; deltaToken: string } | undefined
@@ -204,6 +213,7 @@ class LdapConnector implements Connector {
       }
       if (this.ad) {
         await step('change tracking', async () => {
+          if (this.dirSync) return checkDirSync(this.session!, this.config, signal)
           const root = await this.session!.rootDse()
           if (!root.highestCommittedUSN)
             throw new ConnectorError('permission', 'ldap: the rootDSE has no highestCommittedUSN')
@@ -284,7 +294,8 @@ class LdapConnector implements Connector {
       throw new ConnectorError('permanent', `ldap: unexpected department cursor ${cursor}`)
     // The USN is read before anything is listed: a change made during the listing is seen again
     // by the next round rather than lost.
-    if (this.ad) this.usnToken = { v: 1, ...(await this.usnState()), listedAt: Date.now() }
+    if (this.dirSync) this.dirSyncToken = await initialDirSyncToken(await this.dirSyncContext(), signal)
+    else if (this.ad) this.usnToken = { v: 1, ...(await this.usnState()), listedAt: Date.now() }
     else this.startClock()
     this.ous = new Map()
     if (this.config.departmentsFrom !== 'ou') return { items: [] }
@@ -534,6 +545,7 @@ class LdapConnector implements Connector {
 
   deltaToken(): string | undefined {
     if (!this.ad) return this.clock ? this.timestampToken(this.clock.started) : undefined
+    if (this.dirSync) return this.dirSyncToken ? JSON.stringify(this.dirSyncToken) : undefined
     return this.usnToken ? JSON.stringify(this.usnToken) : undefined
   }
 
@@ -553,9 +565,11 @@ class LdapConnector implements Connector {
     signal: AbortSignal,
   ): Promise<ChangePage> {
     if (cursor === undefined || !this.round)
-      this.round = this.ad
-        ? await this.readRound(this.parseToken(token), signal)
-        : await this.readTimestampRound(this.parseTimestampToken(token), signal)
+      this.round = this.dirSync
+        ? await this.readDirSyncRound(parseDirSyncToken(token), signal)
+        : this.ad
+          ? await this.readRound(this.parseToken(token), signal)
+          : await this.readTimestampRound(this.parseTimestampToken(token), signal)
     const start = cursor === undefined ? 0 : Number(cursor)
     const end = Math.min(this.round.changes.length, start + CHANGE_PAGE)
     const changes = this.round.changes.slice(start, end)
@@ -755,6 +769,37 @@ class LdapConnector implements Connector {
       changes,
       deltaToken: JSON.stringify({ v: 1, ...now, listedAt: token.listedAt } satisfies UsnToken),
     }
+  }
+
+  // ---- DirSync (AD, incremental: "dirsync"; see dirsync-round.ts) ------------------------------------
+
+  private get dirSync(): boolean {
+    return this.ad && this.config.incremental === 'dirsync'
+  }
+
+  private async dirSyncContext(): Promise<DirSyncContext> {
+    return {
+      session: await this.connect(),
+      config: this.config,
+      userFilter: this.userFilter,
+      groupFilter: this.groupFilter,
+      inScope: (dn) => this.inScope(dn),
+      isDepartment: (dn) => this.isDepartment(dn),
+      resolveParent: await this.parentResolver(),
+      managerId: this.managerId,
+      groupChanges: (filter, signal) => this.groupChanges(filter, signal),
+    }
+  }
+
+  private async readDirSyncRound(
+    token: DirSyncToken,
+    signal: AbortSignal,
+  ): Promise<{ changes: RemoteChange[]; deltaToken: string }> {
+    if (Date.now() - token.listedAt > FULL_LISTING_EVERY_MS)
+      throw new ConnectorError('resync-required', 'ldap: the weekly full listing is due')
+    const round = await readDirSyncRound(await this.dirSyncContext(), token, signal)
+    this.logger.info({ read: round.counts, changes: round.changes.length }, 'ldap: DirSync changes read')
+    return { changes: round.changes, deltaToken: JSON.stringify(round.deltaToken) }
   }
 
   /**

@@ -42,11 +42,19 @@ export const ldapConfigSchema = z
      * needs read access to CN=Deleted Objects).
      */
     deletedObjects: z.enum(['compare', 'tombstones']).optional(),
+    /**
+     * How AD incremental runs read changes: `usn` (uSNChanged since the last run; any account) or
+     * `dirsync` (AD's DirSync control; the account needs "Replicating Directory Changes").
+     */
+    incremental: z.enum(['usn', 'dirsync']).optional(),
     pageSize: z.number().int().min(1).max(5000).optional(),
     timeoutMs: z.number().int().min(1000).max(600_000).optional(),
   })
   .strict()
   .refine((c) => !(c.tlsCa && c.tlsCaFile), { message: 'give tlsCa or tlsCaFile, not both' })
+  .refine((c) => !(c.incremental === 'dirsync' && c.flavour === 'generic'), {
+    message: 'incremental "dirsync" is for Active Directory (flavour "ad") only',
+  })
 
 /** The settings as saved (what the admin gave; defaults are not stored, so they can improve). */
 export type LdapSettings = z.infer<typeof ldapConfigSchema>
@@ -58,6 +66,7 @@ const DEFAULTS = {
   departmentAttribute: 'department',
   departmentDelimiter: '/',
   deletedObjects: 'compare',
+  incremental: 'usn',
   pageSize: 500,
   timeoutMs: 60_000,
 } satisfies Partial<LdapSettings>

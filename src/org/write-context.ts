@@ -14,7 +14,7 @@ export class WriteContext {
   /**
    * Audit events wait here until the transaction's work is done (flushAudit, called by the store
    * just before it commits): appending takes the audit chain's lock until commit, so it comes last
-   * to keep that lock short. A transaction that piles up more than AUDIT_SPILL events (a big plan
+   * to keep that lock short. A transaction that piles up more than AUDIT_SPILL (2,000) events (a big plan
    * apply) appends them as it goes instead, so its memory stays bounded; it then holds the chain
    * lock from its first spill to its commit, and other writers wait for it. They still commit or
    * roll back with the change.
@@ -54,7 +54,7 @@ export class WriteContext {
   }
 }
 
-const AUDIT_SPILL = 5000
+const AUDIT_SPILL = 2000
 const LOCK_NAMESPACE = 0x6f72 // "or": orgsync's advisory-lock namespace
 const NAMED_LOCK_NAMESPACE = 0x6f73 // "os": named locks, keyed by a hash of the name
 

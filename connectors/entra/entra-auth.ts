@@ -1,10 +1,11 @@
-import { X509Certificate } from 'node:crypto'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import {
   ConfidentialClientApplication,
   type INetworkModule,
   type NetworkRequestOptions,
   type NetworkResponse,
 } from '@azure/msal-node'
+import { ConnectorError } from '../../src/sync/connector'
 import type { EntraConfig } from './entra-config'
 import { tokenError } from './entra-errors'
 
@@ -67,6 +68,16 @@ function certificateCredential(pem: string) {
     pem,
   )
   if (!key) throw new Error('certificate: no private key in the PEM')
+  // msal-node signs the client assertion PS256 (RSA-PSS); with an EC key it fails before sending anything,
+  // which would otherwise read as "could not reach the token endpoint".
+  const keyType = createPrivateKey(key[0]).asymmetricKeyType
+  if (keyType !== 'rsa') {
+    throw new ConnectorError(
+      'auth',
+      `entra: the certificate's private key is ${(keyType ?? 'unknown').toUpperCase()}: ` +
+        'Entra certificate credentials need an RSA key (2048 bits or more)',
+    )
+  }
   return {
     thumbprintSha256: cert.fingerprint256.replace(/:/g, ''),
     privateKey: key[0],
@@ -76,15 +87,25 @@ function certificateCredential(pem: string) {
 
 export function entraTokenSource(config: EntraConfig, fetchImpl: typeof fetch): TokenSource {
   const authorityHost = config.authorityHost.replace(/\/+$/, '')
+  let credential: { clientSecret: string } | { clientCertificate: ReturnType<typeof certificateCredential> }
+  try {
+    credential = config.clientSecret
+      ? { clientSecret: config.clientSecret }
+      : { clientCertificate: certificateCredential(config.certificate!) }
+  } catch (err) {
+    // A credential that cannot work: say so on every sign-in (check, runs) instead of at construction.
+    if (!(err instanceof ConnectorError)) throw err
+    return {
+      token: () => Promise.reject(err),
+    }
+  }
   const app = new ConfidentialClientApplication({
     auth: {
       clientId: config.clientId,
       authority: `${authorityHost}/${config.tenantId}`,
       // A known authority skips instance discovery, which only knows Microsoft's own hosts.
       knownAuthorities: [new URL(authorityHost).host],
-      ...(config.clientSecret
-        ? { clientSecret: config.clientSecret }
-        : { clientCertificate: certificateCredential(config.certificate!) }),
+      ...credential,
     },
     system: { networkClient: msalNetworkClient(fetchImpl) },
   })

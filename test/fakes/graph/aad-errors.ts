@@ -104,6 +104,59 @@ export const aadErrors = {
       'new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for ' +
       'added security: https://aka.ms/certCreds.',
   }),
+  /** A client assertion that is not a JWT (not three base64url parts of JSON), or has an unusable header. */
+  invalidJwt: (detail: string): AadError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 50027,
+    description: `JWT token is invalid or malformed. ${detail}`,
+  }),
+  /** No certificate registered on the app has the thumbprint in the assertion's x5t / x5t#S256. */
+  assertionKeyNotFound: (clientId: string, thumbprint: string | null): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700027,
+    description:
+      'The certificate with identifier used to sign the client assertion is not registered on application. ' +
+      '[Reason - The key was not found., ' +
+      (thumbprint ? `Thumbprint of key used by client: '${thumbprint}', ` : '') +
+      `Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${clientId}'. ` +
+      'Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the ' +
+      'corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http ' +
+      `to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/${clientId}']`,
+  }),
+  /** The thumbprint names a registered certificate, but its public key does not verify the signature. */
+  assertionBadSignature: (): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700027,
+    description: 'Client assertion failed signature validation.',
+  }),
+  /** nbf in the future or exp in the past (beyond the clock skew allowed). */
+  assertionTimeRange: (now: number, nbf: number, exp: number): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700024,
+    description:
+      `Client assertion is not within its valid time range. Current time: ${isoSeconds(now)}, ` +
+      `assertion valid from ${isoSeconds(nbf)}, expiry time of assertion ${isoSeconds(exp)}. Review the ` +
+      'documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .',
+  }),
+  /** iss or sub is not the client_id sent. */
+  assertionClientMismatch: (): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700021,
+    description:
+      "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation " +
+      'at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .',
+  }),
+  unsupportedAssertionType: (type: string): AadError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 50027,
+    description: `JWT token is invalid or malformed. Unsupported client_assertion_type '${type}'.`,
+  }),
   scopeNotDefault: (scope: string): AadError => ({
     status: 400,
     error: 'invalid_scope',
@@ -121,4 +174,8 @@ export const aadErrors = {
       'happen if the application has not been installed by the administrator of the tenant or consented ' +
       'to by any user in the tenant. You might have sent your authentication request to the wrong tenant.',
   }),
+}
+
+function isoSeconds(epochSeconds: number): string {
+  return new Date(Math.floor(epochSeconds) * 1000).toISOString().replace(/\.\d+Z$/, 'Z')
 }

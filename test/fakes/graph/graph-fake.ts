@@ -11,9 +11,11 @@ import { GraphQuirks } from './graph-quirks'
 import { DEFAULT_PAGE_SIZE, handleGraphRequest } from './graph-routes'
 import { readBody, requestIdsFor, sendReply, type Reply, type RequestIds } from './http-replies'
 import { generateTlsCert } from './tls-cert'
+import { RegisteredCertificate } from './client-assertion'
 import { AccessTokens, handleIdentityRequest } from './token-endpoint'
 
 export type { GraphGroup, GraphUser, SeededOrg } from './graph-model'
+export { generateClientCertificate, type ClientCertificate } from './client-assertion'
 export type { DeltaTokenExpiryCode, GraphQuirks, ThrottleQuirk } from './graph-quirks'
 
 /**
@@ -51,6 +53,8 @@ export interface GraphFake {
   readonly tenantId: string
   readonly clientId: string
   readonly clientSecret: string
+  /** Certificates registered on the app (Certificates & secrets) for client assertions. */
+  readonly clientCertificates: readonly RegisteredCertificate[]
   readonly quirks: GraphQuirks
   /** Every request answered, oldest first (recorded before the response is written). */
   readonly requests: RequestLogEntry[]
@@ -71,6 +75,10 @@ export interface GraphFake {
   addMembers(groupId: string, userIds: string[]): void
   removeMembers(groupId: string, userIds: string[]): void
   deleteGroup(id: string): void
+  /** Registers a certificate on the app (its public PEM; a PEM that also holds the key is fine). */
+  registerCertificate(pem: string): void
+  /** Removes a registered certificate (as deleting it under Certificates & secrets does). */
+  unregisterCertificate(pem: string): void
   /** Bulk load without a change-log entry per object. */
   seed(org: SeededOrg): void
   getUser(id: string): GraphUser | undefined
@@ -103,6 +111,7 @@ class GraphFakeServer implements GraphFake {
   readonly clientId = randomUUID()
   readonly clientSecret = clientSecretLike()
   readonly requests: RequestLogEntry[] = []
+  readonly clientCertificates: RegisteredCertificate[] = []
   pageSize: number
   tokenTtlSeconds: number
   membersPerPage: number
@@ -229,6 +238,15 @@ class GraphFakeServer implements GraphFake {
   }
   deleteGroup(id: string): void {
     this.state.deleteGroup(id)
+  }
+  registerCertificate(pem: string): void {
+    const cert = new RegisteredCertificate(pem)
+    if (!this.clientCertificates.some((c) => c.x5tS256 === cert.x5tS256)) this.clientCertificates.push(cert)
+  }
+  unregisterCertificate(pem: string): void {
+    const { x5tS256 } = new RegisteredCertificate(pem)
+    const i = this.clientCertificates.findIndex((c) => c.x5tS256 === x5tS256)
+    if (i >= 0) this.clientCertificates.splice(i, 1)
   }
   seed(org: SeededOrg): void {
     this.state.seed(org)

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import { aadErrorBody, aadErrors, type AadError } from './aad-errors'
+import { JWT_BEARER, verifyClientAssertion, type RegisteredCertificate } from './client-assertion'
 import type { Reply, RequestIds } from './http-replies'
 
 /**
@@ -15,6 +16,8 @@ export interface AppCredentials {
   tenantId: string
   clientId: string
   clientSecret: string
+  /** Certificates registered on the app; a client assertion must be signed by one of them. */
+  clientCertificates?: readonly RegisteredCertificate[]
 }
 
 export type TokenCheck = 'valid' | 'missing' | 'expired' | 'invalid'
@@ -142,10 +145,24 @@ function grantClientCredentials(
   if (sentClient.toLowerCase() !== clientId.toLowerCase()) {
     return { error: aadErrors.unknownClient(sentClient, tenantId) }
   }
-  const secret = form.get('client_secret')
-  if (secret === null || secret === '') return { error: aadErrors.missingCredential() }
-  if (!sameSecret(secret, clientSecret)) return { error: aadErrors.invalidSecret(clientId) }
-  if (ctx.secretExpired()) return { error: aadErrors.expiredSecret(clientId) }
+  const assertionType = form.get('client_assertion_type')
+  if (assertionType !== null) {
+    if (assertionType !== JWT_BEARER) return { error: aadErrors.unsupportedAssertionType(assertionType) }
+    const assertion = form.get('client_assertion')
+    if (!assertion) return { error: aadErrors.missingParameter('client_assertion') }
+    const tenantBase = `${ctx.baseUrl.replace(/\/+$/, '')}/${tenantId}`
+    const refused = verifyClientAssertion(assertion, {
+      clientId,
+      audiences: [`${tenantBase}/oauth2/v2.0/token`, `${tenantBase}/oauth2/token`],
+      certificates: ctx.credentials.clientCertificates ?? [],
+    })
+    if (refused) return { error: refused }
+  } else {
+    const secret = form.get('client_secret')
+    if (secret === null || secret === '') return { error: aadErrors.missingCredential() }
+    if (!sameSecret(secret, clientSecret)) return { error: aadErrors.invalidSecret(clientId) }
+    if (ctx.secretExpired()) return { error: aadErrors.expiredSecret(clientId) }
+  }
   const scope = form.get('scope')
   if (!scope) return { error: aadErrors.missingParameter('scope') }
   const scopes = scope.split(' ').filter(Boolean)

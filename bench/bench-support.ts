@@ -234,6 +234,33 @@ export interface PhaseResult {
   topQueries: { kind: string; n: number; ms: number }[]
 }
 
+/** The measured columns of a phase's row, shared by every bench that reports PhaseResults. */
+export const PHASE_COLUMNS = [
+  'time',
+  'changes',
+  'queries',
+  'query wait',
+  'node CPU',
+  'pg CPU',
+  'peak RSS MB',
+  'heap MB',
+  'maxRSS MB',
+] as const
+
+export function phaseCells(r: PhaseResult): string[] {
+  return [
+    fmtSeconds(r.ms),
+    r.changes === null ? '' : r.changes.toLocaleString('en'),
+    r.queries.toLocaleString('en'),
+    fmtSeconds(r.dbWaitMs),
+    fmtSeconds(r.nodeCpuMs),
+    r.pgCpuMs === null ? '-' : fmtSeconds(r.pgCpuMs),
+    r.peakRssMb.toFixed(0),
+    r.peakHeapMb.toFixed(0),
+    r.maxRssMb.toFixed(0),
+  ]
+}
+
 export type Message =
   | { type: 'phase'; result: PhaseResult }
   | { type: 'version'; store: string; version: string }

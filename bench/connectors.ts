@@ -66,6 +66,8 @@ import {
   warningsOf,
   type Message,
   type PhaseResult,
+  phaseCells,
+  PHASE_COLUMNS,
 } from './bench-support'
 import type {
   ExpectedMembership,
@@ -602,40 +604,11 @@ function report(runs: StoreRun[], results: PhaseResult[], versions: string[], fa
     r.store,
     `${usersOf(r.store).toLocaleString('en')}${usersOf(r.store) === TARGET_USERS ? '' : ' SCALED'}`,
     r.phase,
-    fmtSeconds(r.ms),
-    r.changes === null ? '' : r.changes.toLocaleString('en'),
-    r.queries.toLocaleString('en'),
-    fmtSeconds(r.dbWaitMs),
-    fmtSeconds(r.nodeCpuMs),
-    r.pgCpuMs === null ? '-' : fmtSeconds(r.pgCpuMs),
-    r.peakRssMb.toFixed(0),
-    r.peakHeapMb.toFixed(0),
-    r.maxRssMb.toFixed(0),
+    ...phaseCells(r),
     r.checks.length === 0 ? '' : r.failures === 0 ? `ok (${r.checks.length})` : `${r.failures} FAILED`,
     target(r),
   ])
-  console.log(
-    table(
-      [
-        'store',
-        'users',
-        'phase',
-        'time',
-        'changes',
-        'queries',
-        'query wait',
-        'node CPU',
-        'pg CPU',
-        'peak RSS MB',
-        'heap MB',
-        'maxRSS MB',
-        'checks',
-        'target',
-      ],
-      rows,
-      3,
-    ),
-  )
+  console.log(table(['store', 'users', 'phase', ...PHASE_COLUMNS, 'checks', 'target'], rows, 3))
   console.log(
     '\nchanges: rows in the plan (a membership change row holds up to 5,000 members). query wait: time from' +
       '\nsending each statement to its result, summed. pg CPU: every local postgres process. peak RSS / heap:' +

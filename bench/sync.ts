@@ -71,6 +71,8 @@ import {
   warningsOf,
   type Message,
   type PhaseResult,
+  phaseCells,
+  PHASE_COLUMNS,
 } from './bench-support'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -926,42 +928,9 @@ function report(results: PhaseResult[], versions: string[], fatal: string[]): vo
   console.log(`\nSync engine through the fake connector: ${scale}; then a ${CSV_ROWS}-row CSV upload\n`)
   const rows = results.map((r) => {
     const firstApply = results.find((x) => x.store === r.store && x.phase === 'first apply')
-    return [
-      r.store,
-      r.phase,
-      fmtSeconds(r.ms),
-      r.changes === null ? '' : r.changes.toLocaleString('en'),
-      r.queries.toLocaleString('en'),
-      fmtSeconds(r.dbWaitMs),
-      fmtSeconds(r.nodeCpuMs),
-      r.pgCpuMs === null ? '-' : fmtSeconds(r.pgCpuMs),
-      r.peakRssMb.toFixed(0),
-      r.peakHeapMb.toFixed(0),
-      r.maxRssMb.toFixed(0),
-      verdict(r),
-      target(r, firstApply?.ms),
-    ]
+    return [r.store, r.phase, ...phaseCells(r), verdict(r), target(r, firstApply?.ms)]
   })
-  console.log(
-    table(
-      [
-        'store',
-        'phase',
-        'time',
-        'changes',
-        'queries',
-        'query wait',
-        'node CPU',
-        'pg CPU',
-        'peak RSS MB',
-        'heap MB',
-        'maxRSS MB',
-        'checks',
-        'target',
-      ],
-      rows,
-    ),
-  )
+  console.log(table(['store', 'phase', ...PHASE_COLUMNS, 'checks', 'target'], rows))
   console.log(
     '\nquery wait: time from sending each statement to its result, summed (the rest of "time" is JavaScript);' +
       '\npg CPU: every local postgres process (server-wide, other clients included); PGlite runs inside node, so its' +

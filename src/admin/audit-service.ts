@@ -1,7 +1,14 @@
 import type { Kysely, SelectQueryBuilder } from 'kysely'
 import type { DB } from '../db/schema'
 import { invalid } from '../errors'
-import { asBuffer, CHAIN_COLUMNS, valueJson, verifyAuditChain, type VerifyResult } from '../org/audit-chain'
+import { csvCell } from './csv-cell'
+import {
+  asBuffer,
+  CHAIN_COLUMNS,
+  verifyAuditChain,
+  type ChainRow,
+  type VerifyResult,
+} from '../org/audit-chain'
 import { OrgStore } from '../org/org-store'
 import { pruneAuditLog, type AuditPruneResult } from '../sync/audit-retention-job'
 import type { SecurityPolicyStore } from './security-policy'
@@ -95,25 +102,7 @@ export function isWholeLog(filter: AuditFilter): boolean {
   )
 }
 
-interface EventRow {
-  seq: number
-  at: Date
-  actor_type: string
-  actor_id: string | null
-  actor_name: string | null
-  ip: string | null
-  user_agent: string | null
-  request_id: string | null
-  action: string
-  target_type: string
-  target_id: string | null
-  before: unknown
-  after: unknown
-  prev_hash: Uint8Array
-  hash: Uint8Array
-}
-
-function toRecord(row: EventRow): AuditRecord {
+function toRecord(row: ChainRow): AuditRecord {
   return {
     seq: row.seq,
     at: row.at.toISOString(),
@@ -163,16 +152,7 @@ export const CSV_COLUMNS: readonly (keyof AuditRecord)[] = [
   'hash',
 ]
 
-/**
- * One CSV cell. Text a spreadsheet would run as a formula (= + - @, and tab or CR that some strip
- * first) gets a leading apostrophe: names, user agents and before/after values are outsiders' text.
- */
-export function csvCell(value: unknown): string {
-  if (value === null || value === undefined) return ''
-  let text = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : valueJson(value)
-  if (typeof value !== 'number' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
-}
+export { csvCell } from './csv-cell'
 
 function csvLine(record: AuditRecord): string {
   return `${CSV_COLUMNS.map((c) => csvCell(record[c])).join(',')}\r\n`
@@ -195,7 +175,7 @@ export class AuditService {
     let q = applyFilter(this.db.selectFrom('audit_events'), filter)
     if (page.cursor !== undefined)
       q = q.where('seq', order === 'desc' ? '<' : '>', decodeSeqCursor(page.cursor))
-    const rows: EventRow[] = await q
+    const rows: ChainRow[] = await q
       .select(RECORD_COLUMNS)
       .orderBy('seq', order)
       .limit(page.limit + 1)
@@ -222,7 +202,7 @@ export class AuditService {
     if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\r\n`
     let after = 0
     while (after < until) {
-      const rows: EventRow[] = await applyFilter(this.db.selectFrom('audit_events'), filter)
+      const rows: ChainRow[] = await applyFilter(this.db.selectFrom('audit_events'), filter)
         .select(RECORD_COLUMNS)
         .where('seq', '>', after)
         .where('seq', '<=', until)

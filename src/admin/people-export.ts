@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import type { Response } from 'express'
 import type { PersonSummary } from '../org/people-queries'
+import { csvCell } from './csv-cell'
 
 export type ExportFormat = 'ndjson' | 'csv'
 
@@ -14,14 +15,6 @@ const COLUMNS = [
   'department',
   'managerId',
 ] as const
-
-/** RFC 4180 quoting; a leading = + - @ is defused so a spreadsheet never runs a cell as a formula. */
-export function csvCell(value: unknown): string {
-  if (value === null || value === undefined) return ''
-  let text = typeof value === 'string' ? value : JSON.stringify(value)
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
-}
 
 function row(p: PersonSummary): Record<(typeof COLUMNS)[number], unknown> {
   return {

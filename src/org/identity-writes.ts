@@ -143,12 +143,12 @@ function userNameTaken(userName: string | null): Error {
 export async function parkIdentityUserNames(ctx: WriteContext, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return
   const parked = parking(ctx).identities
-  const todo = [...new Set(ids)].filter((id) => !parked.has(id))
-  for (let i = 0; i < todo.length; i += 1000) {
+  const toPark = [...new Set(ids)].filter((id) => !parked.has(id))
+  for (let i = 0; i < toPark.length; i += 1000) {
     const rows = await ctx.trx
       .selectFrom('identities')
       .select(['id', 'user_name'])
-      .where('id', 'in', todo.slice(i, i + 1000))
+      .where('id', 'in', toPark.slice(i, i + 1000))
       .where('user_name', 'is not', null)
       .where('removed_at', 'is', null)
       .forUpdate()

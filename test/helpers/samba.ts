@@ -10,11 +10,11 @@
  * changes the directory makes its own OU with `createTestOu()` (OU=t-<random>,OU=People), seeds it with
  * `seedOrg` from ./samba-seed if it needs people, and removes it with `deleteTree` in afterAll.
  */
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { Attribute, Change, Client, Control, type Entry } from 'ldapts'
+import { describeWithServer, onPath, once, runScript } from './script-server'
 
 export const SAMBA_STATE_DIR = process.env.ORGSYNC_SAMBA_DIR ?? '/tmp/orgsync-samba'
 export const SAMBA_SCRIPT = path.resolve(__dirname, '../ldap/samba-dc.sh')
@@ -157,13 +157,6 @@ export function unicodePwd(password: string): Buffer {
   return Buffer.from(`"${password}"`, 'utf16le')
 }
 
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '/usr/bin:/bin')
-    .split(':')
-    .concat(['/usr/sbin', '/sbin'])
-    .some((dir) => dir !== '' && fs.existsSync(path.join(dir, cmd)))
-}
-
 /**
  * Synchronous (describe blocks are): samba-tool and samba are installed, or a DC was already
  * started from SAMBA_STATE_DIR (by CI or an earlier run).
@@ -174,19 +167,7 @@ export function sambaAvailable(): boolean {
   return onPath('samba-tool') && onPath('samba') && onPath('ldapsearch') && onPath('ldbadd')
 }
 
-function runScript(args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'bash',
-      [SAMBA_SCRIPT, ...args],
-      { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env } },
-      (err, stdout, stderr) => {
-        if (err) reject(new Error(`samba-dc.sh ${args.join(' ')} failed: ${err.message}\n${stderr}`))
-        else resolve(stdout)
-      },
-    )
-  })
-}
+const runSambaScript = (args: string[], timeoutMs: number) => runScript(SAMBA_SCRIPT, args, timeoutMs)
 
 function readInfo(dir: string): SambaDcInfo {
   const raw = JSON.parse(fs.readFileSync(path.join(dir, 'dc.json'), 'utf8')) as Omit<SambaDcInfo, 'ca'> & {
@@ -382,50 +363,30 @@ export function sambaDc(info: SambaDcInfo): SambaDc {
   }
 }
 
-let started: Promise<SambaDc> | undefined
-
 /**
  * Starts (or reuses) the shared DC and its seeded org; once per test process. Call it in a beforeAll with
  * SAMBA_START_TIMEOUT_MS (describeWithSamba does).
  */
-export function startSamba(): Promise<SambaDc> {
-  started ??= (async () => {
-    await runScript(['start', SAMBA_STATE_DIR], SAMBA_START_TIMEOUT_MS)
-    await runScript(['seed', SAMBA_STATE_DIR, String(SAMBA_SEED_USERS)], SAMBA_START_TIMEOUT_MS)
-    return sambaDc(readInfo(SAMBA_STATE_DIR))
-  })()
-  started.catch(() => {
-    started = undefined
-  })
-  return started
-}
-
-let warned = false
+export const startSamba = once(async (): Promise<SambaDc> => {
+  await runSambaScript(['start', SAMBA_STATE_DIR], SAMBA_START_TIMEOUT_MS)
+  await runSambaScript(['seed', SAMBA_STATE_DIR, String(SAMBA_SEED_USERS)], SAMBA_START_TIMEOUT_MS)
+  return sambaDc(readInfo(SAMBA_STATE_DIR))
+})
 
 /**
  * describe() that starts the DC in a beforeAll and hands fn a getter for it. Without Samba it registers
  * one skipped test whose name says what to install, and warns once per process.
  */
 export function describeWithSamba(name: string, fn: (dc: () => SambaDc) => void): void {
-  if (!sambaAvailable()) {
-    if (!warned) {
-      warned = true
-      console.warn(`[orgsync tests] ${SAMBA_UNAVAILABLE}`)
-    }
-    describe(name, () => {
-      test.skip(SAMBA_UNAVAILABLE, () => undefined)
-    })
-    return
-  }
-  describe(name, () => {
-    let dc: SambaDc | undefined
-    beforeAll(async () => {
-      dc = await startSamba()
-    }, SAMBA_START_TIMEOUT_MS)
-    fn(() => {
-      if (!dc)
-        throw new Error('the Samba DC is not started (use it inside tests or hooks, not at collection)')
-      return dc
-    })
-  })
+  describeWithServer(
+    {
+      available: sambaAvailable,
+      unavailable: SAMBA_UNAVAILABLE,
+      start: startSamba,
+      startTimeoutMs: SAMBA_START_TIMEOUT_MS,
+      label: 'the Samba DC',
+    },
+    name,
+    fn,
+  )
 }

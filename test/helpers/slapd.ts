@@ -10,12 +10,12 @@
  * the directory works on its own copy: `cloneOrg()` copies the seeded org to ou=t-<random>,dc=example,dc=org
  * (manager and member values pointing into the copy), and `deleteTree` removes it in afterAll.
  */
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { Attribute, Change, Client, type Entry } from 'ldapts'
 import { parseDn } from '../../connectors/ldap/distinguished-name'
+import { describeWithServer, once, onPath, runScript } from './script-server'
 
 export const SLAPD_STATE_DIR = process.env.ORGSYNC_SLAPD_DIR ?? '/tmp/orgsync-slapd'
 export const SLAPD_SCRIPT = path.resolve(__dirname, '../ldap/slapd.sh')
@@ -88,26 +88,10 @@ export interface Slapd extends SlapdInfo {
   cloneOrg(label?: string): Promise<string>
 }
 
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '/usr/bin:/bin')
-    .split(':')
-    .concat(['/usr/sbin', '/sbin'])
-    .some((dir) => dir !== '' && fs.existsSync(path.join(dir, cmd)))
-}
-
 /** Synchronous (describe blocks are): slapd and the OpenLDAP tools are installed. */
 export function slapdAvailable(): boolean {
   if (process.env.ORGSYNC_SKIP_SLAPD === '1') return false
   return onPath('slapd') && onPath('slapadd') && onPath('ldapsearch')
-}
-
-function runScript(args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('bash', [SLAPD_SCRIPT, ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`slapd.sh ${args.join(' ')} failed: ${err.message}\n${stderr}`))
-      else resolve(stdout)
-    })
-  })
 }
 
 function readInfo(dir: string): SlapdInfo {
@@ -261,46 +245,26 @@ export function slapd(info: SlapdInfo): Slapd {
   }
 }
 
-let started: Promise<Slapd> | undefined
-
 /** Starts (or reuses) the shared server; once per test process (describeWithSlapd does it). */
-export function startSlapd(): Promise<Slapd> {
-  started ??= (async () => {
-    await runScript(['start', SLAPD_STATE_DIR], 120_000)
-    return slapd(readInfo(SLAPD_STATE_DIR))
-  })()
-  started.catch(() => {
-    started = undefined
-  })
-  return started
-}
-
-let warned = false
+export const startSlapd = once(async (): Promise<Slapd> => {
+  await runScript(SLAPD_SCRIPT, ['start', SLAPD_STATE_DIR], 120_000)
+  return slapd(readInfo(SLAPD_STATE_DIR))
+})
 
 /**
  * describe() that starts slapd in a beforeAll and hands fn a getter for it. Without slapd it registers
  * one skipped test whose name says what to install, and warns once per process.
  */
 export function describeWithSlapd(name: string, fn: (server: () => Slapd) => void): void {
-  if (!slapdAvailable()) {
-    if (!warned) {
-      warned = true
-      // Straight to stderr: jest drops the console output of a suite whose tests are all skipped.
-      process.stderr.write(`\n[orgsync tests] ${SLAPD_UNAVAILABLE}\n`)
-    }
-    describe(name, () => {
-      test.skip(SLAPD_UNAVAILABLE, () => undefined)
-    })
-    return
-  }
-  describe(name, () => {
-    let server: Slapd | undefined
-    beforeAll(async () => {
-      server = await startSlapd()
-    }, 120_000)
-    fn(() => {
-      if (!server) throw new Error('slapd is not started (use it inside tests or hooks, not at collection)')
-      return server
-    })
-  })
+  describeWithServer(
+    {
+      available: slapdAvailable,
+      unavailable: SLAPD_UNAVAILABLE,
+      start: startSlapd,
+      startTimeoutMs: 120_000,
+      label: 'slapd',
+    },
+    name,
+    fn,
+  )
 }

@@ -158,3 +158,22 @@ export async function resetOrg(db: Kysely<DB>): Promise<void> {
     await db.deleteFrom('departments').where('depth', '=', depth).execute()
   await db.deleteFrom('sources').execute()
 }
+
+/** "Sync now" through the run service, waiting for the run; throws when another run holds the slot. */
+export async function runNow(app: TestApp, sourceId: string) {
+  const run = await app.services.runs.run(sourceId, { trigger: 'manual', actor: admin })
+  if (!run) throw new Error('run not claimed')
+  return run
+}
+
+/** The user names of a group's members, sorted. */
+export async function memberUserNames(db: Kysely<DB>, groupName: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('groups as g')
+    .innerJoin('group_members as m', 'm.group_id', 'g.id')
+    .innerJoin('people as p', 'p.id', 'm.person_id')
+    .select('p.user_name')
+    .where('g.display_name', '=', groupName)
+    .execute()
+  return rows.map((r) => r.user_name).sort()
+}

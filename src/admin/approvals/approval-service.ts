@@ -111,7 +111,10 @@ export class ApprovalService {
     if (!policy.dualApproval.operations.includes(operation)) {
       return { executed: true, result: await def.execute(payload, actor) }
     }
-    if (policy.dualApproval.allowSoleGlobalAdmin && !(await this.otherGlobalAdminExists(principal.adminId))) {
+    if (
+      policy.dualApproval.allowSoleGlobalAdmin &&
+      !(await anotherGlobalAdminExists(this.db, principal.adminId))
+    ) {
       const waived = 'approval waived: sole global admin (policy dualApproval.allowSoleGlobalAdmin)'
       await this.store.write(actor, (w) =>
         w.audit({
@@ -336,10 +339,6 @@ export class ApprovalService {
     const row = isUuid(id) ? await this.select().where('r.id', '=', id).executeTakeFirst() : undefined
     if (!row) throw notFound(`approval ${id} does not exist`)
     return row
-  }
-
-  private otherGlobalAdminExists(adminId: string): Promise<boolean> {
-    return anotherGlobalAdminExists(this.db, adminId)
   }
 }
 

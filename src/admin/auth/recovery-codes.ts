@@ -9,7 +9,7 @@ export const RECOVERY_CODE_COUNT = 10
 const ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789'
 const CODE_CHARS = 16
 
-/** `xxxx-xxxx-xxxx-xxxx`: 16 characters of a 31-letter alphabet, ~79 random bits. */
+/** Four dash-separated groups of four: 16 characters of a 31-letter alphabet, ~79 random bits. */
 export function newRecoveryCode(): string {
   const chars: string[] = []
   while (chars.length < CODE_CHARS) {

@@ -5,7 +5,7 @@ import { guidFromBuffer } from '../../../connectors/ldap/ad-values'
 import type { Connector, RemoteChange } from '../../../src/sync/connector'
 import { describeWithSamba, type SambaDc } from '../../helpers/samba'
 import { seedOrg, type SeededOrg, type SeededUser } from '../../helpers/samba-seed'
-import { admin, allChanges, personByUserName, plan, sourceState } from '../../helpers/sync-fixture'
+import { admin, allChanges, personByUserName, plan, sourceState, runNow } from '../../helpers/sync-fixture'
 import { startTestApp, type TestApp } from '../../helpers/test-app'
 import { describeEachDatabase } from '../../helpers/test-database'
 
@@ -146,11 +146,7 @@ describeWithSamba('ldap: DirSync incremental runs', (samba) => {
       })
       return s.id
     }
-    async function run(id: string) {
-      const r = await app.services.runs.run(id, { trigger: 'manual', actor: admin })
-      if (!r) throw new Error('run not claimed')
-      return r
-    }
+    const run = (id: string) => runNow(app, id)
 
     test('a full sync, then a DirSync round: a title change, a move, a joiner, a disable, a deletion', async () => {
       const id = await source({ deletedObjects: 'tombstones' })

@@ -5,7 +5,15 @@ import { parseGeneralizedTime } from '../../../connectors/ldap/generalized-time'
 import type { Page, RemoteChange } from '../../../src/sync/connector'
 import { createLogger } from '../../../src/logger'
 import { describeWithSlapd, type Slapd } from '../../helpers/slapd'
-import { admin, allChanges, personByUserName, plan, sourceState } from '../../helpers/sync-fixture'
+import {
+  admin,
+  allChanges,
+  personByUserName,
+  plan,
+  sourceState,
+  runNow,
+  memberUserNames,
+} from '../../helpers/sync-fixture'
 import { startTestApp, type TestApp } from '../../helpers/test-app'
 import { describeEachDatabase } from '../../helpers/test-database'
 
@@ -59,21 +67,8 @@ describeWithSlapd('ldap generic: incremental runs from modifyTimestamp', (server
       })
       return s.id
     }
-    async function run(id: string) {
-      const r = await app.services.runs.run(id, { trigger: 'manual', actor: admin })
-      if (!r) throw new Error('run not claimed')
-      return r
-    }
-    async function membersOf(group: string): Promise<string[]> {
-      const rows = await q()
-        .selectFrom('groups as g')
-        .innerJoin('group_members as m', 'm.group_id', 'g.id')
-        .innerJoin('people as p', 'p.id', 'm.person_id')
-        .select('p.user_name')
-        .where('g.display_name', '=', group)
-        .execute()
-      return rows.map((r) => r.user_name).sort()
-    }
+    const run = (id: string) => runNow(app, id)
+    const membersOf = (group: string) => memberUserNames(q(), group)
     /** The plan's changes as "kind <uid or group>" lines, sorted: what a reviewer would see, exactly. */
     async function changeLines(planId: string): Promise<string[]> {
       const names = new Map<string, string>()

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { ldapConnector } from '../../../connectors/ldap'
 import { describeWithSlapd, type Slapd } from '../../helpers/slapd'
-import { admin, orgState, personByUserName, plan } from '../../helpers/sync-fixture'
+import { admin, orgState, personByUserName, plan, runNow, memberUserNames } from '../../helpers/sync-fixture'
 import { startTestApp, type TestApp } from '../../helpers/test-app'
 import { describeEachDatabase } from '../../helpers/test-database'
 
@@ -50,21 +50,8 @@ describeWithSlapd('ldap generic: OpenLDAP into the org tree', (server) => {
       })
       return s.id
     }
-    async function run(id: string) {
-      const r = await app.services.runs.run(id, { trigger: 'manual', actor: admin })
-      if (!r) throw new Error('run not claimed')
-      return r
-    }
-    async function membersOf(group: string): Promise<string[]> {
-      const rows = await q()
-        .selectFrom('groups as g')
-        .innerJoin('group_members as m', 'm.group_id', 'g.id')
-        .innerJoin('people as p', 'p.id', 'm.person_id')
-        .select('p.user_name')
-        .where('g.display_name', '=', group)
-        .execute()
-      return rows.map((r) => r.user_name).sort()
-    }
+    const run = (id: string) => runNow(app, id)
+    const membersOf = (group: string) => memberUserNames(q(), group)
 
     test('a full sync: people by entryUUID, the OU tree as departments, managers by DN, groups', async () => {
       const id = await source()

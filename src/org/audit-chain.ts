@@ -116,10 +116,12 @@ function headOf(
 }
 
 /**
- * Takes the chain for this transaction and reads its head. Every replica appends through here, so
- * the lock, held until commit, makes the chain's order the commit order. The head is read by a
- * statement after the lock, so it sees the previous holder's commit; `for update` makes a
- * transaction whose snapshot predates that commit (repeatable read) fail instead of forking the chain.
+ * Takes the chain for this transaction and reads its head (a retention prune does, before it moves
+ * the anchor). Appenders take the head row's lock in orgsync_audit_append (migration 0009), so the
+ * row lock, held until commit, orders both; the advisory lock also covers a missing head row. The
+ * head is read by a statement after the lock, so it sees the previous holder's commit; `for update`
+ * makes a transaction whose snapshot predates that commit (repeatable read) fail instead of forking
+ * the chain.
  */
 export async function lockChainHead(trx: Kysely<DB>): Promise<ChainHead> {
   // Outside a transaction the lock would end with the statement and two writers could fork the chain.

@@ -1,11 +1,9 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { DB } from '../db/schema'
 import type { Actor } from './actor'
 import {
-  asBuffer,
   CHAIN_COLUMNS,
   ChainWalker,
-  eventHash,
   eventJson,
   lockChainHead,
   saveChainHead,
@@ -28,8 +26,11 @@ const MAX_USER_AGENT = 512
 
 /**
  * Appends audit events to the hash chain inside the caller's transaction (it must be one), so they
- * commit or roll back with the change. Holds the chain lock from here until the transaction ends:
- * call it once, as the transaction's last step (the store does, through WriteContext.flushAudit).
+ * commit or roll back with the change. The events' canonical texts are built here, outside any lock;
+ * the database function orgsync_audit_append (migration 0009) then takes the chain head's row lock,
+ * chains the hashes the way audit-chain.ts verifies them, inserts the rows and moves the head, in one
+ * round trip per CHUNK events. The lock is held until the transaction ends, so every other writer
+ * waits: call it once, as the transaction's last step (the store does, through WriteContext.flushAudit).
  *
  * `at` is set here, not by the database's now(), so the hashed timestamp is exactly the stored one
  * (timestamptz keeps microseconds, a JS Date milliseconds).
@@ -41,7 +42,8 @@ export async function recordAuditEvents(
   at: Date = new Date(),
 ): Promise<void> {
   if (entries.length === 0) return
-  const head = await lockChainHead(trx)
+  // Outside a transaction the head's lock would end with the statement and two writers could fork the chain.
+  if (!trx.isTransaction) throw new Error('audit chain: appending needs a transaction')
   const base = {
     at,
     actorType: actor.type,
@@ -51,10 +53,15 @@ export async function recordAuditEvents(
     userAgent: actor.userAgent ? actor.userAgent.slice(0, MAX_USER_AGENT) : null,
     requestId: actor.requestId ?? null,
   }
-  let prevHash = asBuffer(head.lastHash)
-  let lastSeq = head.lastSeq
   for (let i = 0; i < entries.length; i += CHUNK) {
-    const rows = entries.slice(i, i + CHUNK).map((entry) => {
+    const chunk = entries.slice(i, i + CHUNK)
+    const actions: string[] = []
+    const targetTypes: string[] = []
+    const targetIds: (string | null)[] = []
+    const befores: (string | null)[] = []
+    const afters: (string | null)[] = []
+    const texts: string[] = []
+    for (const entry of chunk) {
       const fields: AuditEventFields = {
         ...base,
         action: entry.action,
@@ -63,32 +70,21 @@ export async function recordAuditEvents(
       }
       const before = valueJson(entry.before)
       const after = valueJson(entry.after)
-      const hash = eventHash(prevHash, eventJson(fields, before, after))
-      const row = {
-        at,
-        actor_type: fields.actorType,
-        actor_id: fields.actorId,
-        actor_name: fields.actorName,
-        ip: fields.ip,
-        user_agent: fields.userAgent,
-        request_id: fields.requestId,
-        action: fields.action,
-        target_type: fields.targetType,
-        target_id: fields.targetId,
-        // The canonical text itself goes to jsonb: what verify reads back re-serialises to it.
-        before: before === 'null' ? null : before,
-        after: after === 'null' ? null : after,
-        prev_hash: prevHash,
-        hash,
-      }
-      prevHash = hash
-      return row
-    })
-    // An identity column numbers a multi-row insert in VALUES order, so seq follows the chain.
-    const inserted = await trx.insertInto('audit_events').values(rows).returning('seq').execute()
-    for (const { seq } of inserted) if (seq > lastSeq) lastSeq = seq
+      actions.push(fields.action)
+      targetTypes.push(fields.targetType)
+      targetIds.push(fields.targetId)
+      // The canonical text itself goes to jsonb: what verify reads back re-serialises to it.
+      befores.push(before === 'null' ? null : before)
+      afters.push(after === 'null' ? null : after)
+      texts.push(eventJson(fields, before, after))
+    }
+    await sql`select orgsync_audit_append(
+      ${at}::timestamptz, ${base.actorType}::text, ${base.actorId}::text, ${base.actorName}::text,
+      ${base.ip}::text, ${base.userAgent}::text, ${base.requestId}::text, ${actions}::text[],
+      ${targetTypes}::text[], ${targetIds}::text[], ${befores}::text[], ${afters}::text[], ${texts}::text[])`.execute(
+      trx,
+    )
   }
-  await saveChainHead(trx, { ...head, lastSeq, lastHash: prevHash })
 }
 
 export function recordAuditEvent(trx: Kysely<DB>, actor: Actor, entry: AuditEntry): Promise<void> {

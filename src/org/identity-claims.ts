@@ -291,8 +291,11 @@ async function lookUp(
       select
         ${
           prefixes.length > 0
-            ? sql`(select json_agg(json_build_array(p.prefix, d.id)) from departments d
-                   join unnest(${prefixes}::text[]) as p (prefix) on lower(d.path) = lower(p.prefix))`
+            ? // One index probe per prefix (departments_path_lower), however many departments there are.
+              sql`(select json_agg(json_build_array(p.prefix, d.id))
+                   from unnest(${prefixes}::text[]) as p (prefix)
+                   cross join lateral (select id from departments
+                                       where lower(path) = lower(p.prefix) limit 1) as d)`
             : sql`null::json`
         } as departments,
         ${
@@ -439,8 +442,10 @@ export async function applyClaim(
       .execute()
   }
 
-  // Reports who named this user as their manager before this user arrived.
-  if (!existing) {
+  // Reports who named this user as their manager before this user arrived. An external id drawn
+  // here, a moment ago, cannot have been named by anyone: no statement for it.
+  const freshExternalId = !existing && input.externalId === undefined && input.newIdentityId === undefined
+  if (!existing && !freshExternalId) {
     const waiting = (
       await ctx.trx
         .deleteFrom('pending_manager_links')

@@ -485,6 +485,23 @@ describeEachDatabase('audit chain', (db, kind) => {
       for (let i = 0; i < all.length; i += 2) expect(all[i]!.request_id).toBe(all[i + 1]!.request_id)
     })
 
+    test('writers racing to a missing head row start one chain at genesis', async () => {
+      await q().deleteFrom('audit_chain_head').execute()
+      const second = await openDatabase({ kind: 'postgres', url: db().url!, poolMax: 4 })
+      try {
+        const stores = [db().store, new OrgStore(second.db)]
+        await Promise.all(
+          Array.from({ length: 12 }, (_, i) =>
+            stores[i % 2]!.write({ ...admin, requestId: `m-${i}` }, (w) => w.audit(entry(i))),
+          ),
+        )
+      } finally {
+        await second.close()
+      }
+      expect(await verifyAuditChain(q())).toMatchObject({ ok: true, checked: 12 })
+      expect(await q().selectFrom('audit_chain_head').select('id').execute()).toHaveLength(1)
+    })
+
     test('verify reads one snapshot while writers go on', async () => {
       await write(Array.from({ length: 3000 }, (_, i) => entry(i)))
       const verifying = verifyAuditChain(q(), { pageSize: 100 })

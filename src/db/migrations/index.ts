@@ -7,6 +7,7 @@ import * as pendingManagers from './0005-pending-managers'
 import * as planResync from './0006-plan-resync'
 import * as adminSecurity from './0007-admin-security'
 import * as auditChain from './0008-audit-chain'
+import * as auditAppend from './0009-audit-append'
 
 /**
  * Every migration, by name, compiled into the app (no directory scanning at run time).
@@ -21,4 +22,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0006-plan-resync': planResync,
   '0007-admin-security': adminSecurity,
   '0008-audit-chain': auditChain,
+  '0009-audit-append': auditAppend,
 }

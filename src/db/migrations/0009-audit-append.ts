@@ -1,0 +1,89 @@
+import { sql, type Kysely } from 'kysely'
+
+/**
+ * Appending to the audit chain becomes one statement (src/org/audit-log.ts). Before, a writer took
+ * an advisory lock, read the head, inserted its events and wrote the head back: four round trips
+ * while every other writer waited, plus its commit. Now the application hashes nothing under the
+ * lock: it sends the canonical text of each event, and this function takes the head row's lock,
+ * chains the hashes (sha256(prev_hash || utf8(text)), exactly what src/org/audit-chain.ts computes
+ * and verifies), inserts the events and moves the head, in one round trip. The hash and what verify
+ * checks are unchanged, so events written before and after this migration form one chain.
+ *
+ * The head row's lock, held until commit, orders appenders across replicas; under repeatable read a
+ * transaction whose snapshot predates another append fails on it instead of forking the chain.
+ */
+const functionSql = `
+create or replace function orgsync_audit_append(
+  p_at timestamptz,
+  p_actor_type text,
+  p_actor_id text,
+  p_actor_name text,
+  p_ip text,
+  p_user_agent text,
+  p_request_id text,
+  p_actions text[],
+  p_target_types text[],
+  p_target_ids text[],
+  p_befores text[],
+  p_afters text[],
+  p_texts text[]
+) returns bigint
+language plpgsql
+as $fn$
+declare
+  n integer := coalesce(array_length(p_texts, 1), 0);
+  v_hash bytea;
+  v_prevs bytea[] := '{}';
+  v_hashes bytea[] := '{}';
+  v_last_seq bigint;
+begin
+  if n = 0 then
+    return null;
+  end if;
+  if coalesce(array_length(p_actions, 1), 0) <> n or coalesce(array_length(p_target_types, 1), 0) <> n
+     or coalesce(array_length(p_target_ids, 1), 0) <> n or coalesce(array_length(p_befores, 1), 0) <> n
+     or coalesce(array_length(p_afters, 1), 0) <> n then
+    raise exception 'orgsync_audit_append: % event texts but arrays of other lengths', n;
+  end if;
+  select last_hash into v_hash from audit_chain_head where id = 1 for update;
+  if not found then
+    -- No head (a fresh test database truncated it): the chain restarts at genesis, as verify expects.
+    insert into audit_chain_head (id, last_seq, last_hash, anchor_seq, anchor_hash)
+      values (1, 0, decode(repeat('00', 32), 'hex'), 0, decode(repeat('00', 32), 'hex'))
+      on conflict (id) do nothing;
+    select last_hash into v_hash from audit_chain_head where id = 1 for update;
+  end if;
+  for i in 1..n loop
+    v_prevs := array_append(v_prevs, v_hash);
+    v_hash := sha256(v_hash || convert_to(p_texts[i], 'UTF8'));
+    v_hashes := array_append(v_hashes, v_hash);
+  end loop;
+  -- Identity values are drawn in the order the rows arrive, so seq follows the chain.
+  with inserted as (
+    insert into audit_events (at, actor_type, actor_id, actor_name, ip, user_agent, request_id,
+                              action, target_type, target_id, before, after, prev_hash, hash)
+    select p_at, p_actor_type, p_actor_id, p_actor_name, p_ip, p_user_agent, p_request_id,
+           e.action, e.target_type, e.target_id, e.before::jsonb, e.after::jsonb, e.prev_hash, e.hash
+    from unnest(p_actions, p_target_types, p_target_ids, p_befores, p_afters, v_prevs, v_hashes)
+         with ordinality as e(action, target_type, target_id, before, after, prev_hash, hash, ord)
+    order by e.ord
+    returning seq
+  )
+  select max(seq) into v_last_seq from inserted;
+  update audit_chain_head set last_seq = v_last_seq, last_hash = v_hash where id = 1;
+  return v_last_seq;
+end
+$fn$`
+
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql.raw(functionSql).execute(db)
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql
+    .raw(
+      'drop function if exists orgsync_audit_append(timestamptz, text, text, text, text, text, text, ' +
+        'text[], text[], text[], text[], text[], text[])',
+    )
+    .execute(db)
+}

@@ -82,8 +82,11 @@ export function createApp(deps: AppDeps): Express {
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
-      customLogLevel: (_req, res, err) =>
-        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+      // 'silent' when the level is off: pino-http would otherwise build the line only to drop it.
+      customLogLevel: (_req, res, err) => {
+        const level = err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'
+        return deps.logger.isLevelEnabled(level) ? level : 'silent'
+      },
     }),
   )
   app.use(metrics.middleware)

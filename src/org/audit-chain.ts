@@ -17,6 +17,7 @@ export const GENESIS_HASH: Buffer = Buffer.alloc(32)
 
 /** The namespace of orgsync's advisory locks (see write-context.ts) and the audit chain's key in it. */
 const LOCK_NAMESPACE = 0x6f72
+// Also taken by orgsync_audit_append (migration 0009) when the head row is missing: keep them equal.
 const CHAIN_LOCK_KEY = 10
 
 /** What one event says: exactly the fields its hash covers. Where it is stored (seq) is not among them. */
@@ -63,17 +64,36 @@ export function valueJson(value: unknown): string {
 const json = JSON.stringify
 
 /**
+ * The canonical JSON of an event around its before/after values: `head + after + mid + before + tail`
+ * is the event's text. The database chains events from these parts (orgsync_audit_append), so each
+ * value travels once, as the text stored in its jsonb column.
+ */
+export interface EventJsonParts {
+  head: string
+  mid: string
+  tail: string
+}
+
+export function eventJsonParts(e: AuditEventFields): EventJsonParts {
+  return {
+    head:
+      `{"action":${json(e.action)},"actorId":${json(e.actorId)},"actorName":${json(e.actorName)}` +
+      `,"actorType":${json(e.actorType)},"after":`,
+    mid: `,"at":${json(e.at.toISOString())},"before":`,
+    tail:
+      `,"ip":${json(e.ip)},"requestId":${json(e.requestId)}` +
+      `,"targetId":${json(e.targetId)},"targetType":${json(e.targetType)},"userAgent":${json(e.userAgent)}}`,
+  }
+}
+
+/**
  * The canonical JSON of an event: the same text `canonicalJson` gives for the event as one object
  * (keys in sorted order, at as an ISO string), built around before/after texts that are already
  * canonical, so a bulk write serialises each value once. A test holds the two equal.
  */
 export function eventJson(e: AuditEventFields, beforeJson: string, afterJson: string): string {
-  return (
-    `{"action":${json(e.action)},"actorId":${json(e.actorId)},"actorName":${json(e.actorName)}` +
-    `,"actorType":${json(e.actorType)},"after":${afterJson},"at":${json(e.at.toISOString())}` +
-    `,"before":${beforeJson},"ip":${json(e.ip)},"requestId":${json(e.requestId)}` +
-    `,"targetId":${json(e.targetId)},"targetType":${json(e.targetType)},"userAgent":${json(e.userAgent)}}`
-  )
+  const { head, mid, tail } = eventJsonParts(e)
+  return head + afterJson + mid + beforeJson + tail
 }
 
 /** sha256(prev_hash || utf8(canonical JSON of the event)). */

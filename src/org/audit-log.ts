@@ -4,7 +4,7 @@ import type { Actor } from './actor'
 import {
   CHAIN_COLUMNS,
   ChainWalker,
-  eventJson,
+  eventJsonParts,
   lockChainHead,
   saveChainHead,
   valueJson,
@@ -26,8 +26,8 @@ const MAX_USER_AGENT = 512
 
 /**
  * Appends audit events to the hash chain inside the caller's transaction (it must be one), so they
- * commit or roll back with the change. The events' canonical texts are built here, outside any lock;
- * the database function orgsync_audit_append (migration 0009) then takes the chain head's row lock,
+ * commit or roll back with the change. The events' canonical texts are prepared here, outside any
+ * lock (as parts around the before/after values, which travel once); the database function orgsync_audit_append (migration 0009) then takes the chain head's row lock,
  * chains the hashes the way audit-chain.ts verifies them, inserts the rows and moves the head, in one
  * round trip per CHUNK events. The lock is held until the transaction ends, so every other writer
  * waits: call it once, as the transaction's last step (the store does, through WriteContext.flushAudit).
@@ -60,7 +60,9 @@ export async function recordAuditEvents(
     const targetIds: (string | null)[] = []
     const befores: (string | null)[] = []
     const afters: (string | null)[] = []
-    const texts: string[] = []
+    const heads: string[] = []
+    const mids: string[] = []
+    const tails: string[] = []
     for (const entry of chunk) {
       const fields: AuditEventFields = {
         ...base,
@@ -76,12 +78,15 @@ export async function recordAuditEvents(
       // The canonical text itself goes to jsonb: what verify reads back re-serialises to it.
       befores.push(before === 'null' ? null : before)
       afters.push(after === 'null' ? null : after)
-      texts.push(eventJson(fields, before, after))
+      const parts = eventJsonParts(fields)
+      heads.push(parts.head)
+      mids.push(parts.mid)
+      tails.push(parts.tail)
     }
     await sql`select orgsync_audit_append(
       ${at}::timestamptz, ${base.actorType}::text, ${base.actorId}::text, ${base.actorName}::text,
       ${base.ip}::text, ${base.userAgent}::text, ${base.requestId}::text, ${actions}::text[],
-      ${targetTypes}::text[], ${targetIds}::text[], ${befores}::text[], ${afters}::text[], ${texts}::text[])`.execute(
+      ${targetTypes}::text[], ${targetIds}::text[], ${befores}::text[], ${afters}::text[], ${heads}::text[], ${mids}::text[], ${tails}::text[])`.execute(
       trx,
     )
   }

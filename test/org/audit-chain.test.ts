@@ -7,6 +7,8 @@ import {
   eventHash,
   eventJson,
   GENESIS_HASH,
+  lockChainHead,
+  saveChainHead,
   valueJson,
   verifyAuditChain,
   type AuditEventFields,
@@ -484,6 +486,72 @@ describeEachDatabase('audit chain', (db, kind) => {
       const all = await rows()
       for (let i = 0; i < all.length; i += 2) expect(all[i]!.request_id).toBe(all[i + 1]!.request_id)
     })
+
+    test.each([
+      ['with the head row in place', true],
+      ['starting from a missing head row', false],
+    ])(
+      'a replica still on the release before 0009 appends alongside this one, %s: one chain',
+      async (_, headFirst) => {
+        if (headFirst) await write([entry(999)])
+        // What that release did: advisory lock, head read for update, rows hashed in JS, head written.
+        const oldReleaseAppend = (i: number) =>
+          db()
+            .store.db.transaction()
+            .execute(async (trx) => {
+              const head = await lockChainHead(trx)
+              const at = new Date()
+              const e = entry(i)
+              const fields: AuditEventFields = {
+                at,
+                actorType: 'system',
+                actorId: null,
+                actorName: 'old-replica',
+                ip: null,
+                userAgent: null,
+                requestId: `old-${i}`,
+                action: e.action,
+                targetType: e.targetType,
+                targetId: e.targetId,
+              }
+              const before = valueJson(e.before)
+              const after = valueJson(e.after)
+              const hash = eventHash(head.lastHash, eventJson(fields, before, after))
+              // Work under the lock, so the new release's appenders queue behind it.
+              await sql`select pg_sleep(0.005)`.execute(trx)
+              const { seq } = await trx
+                .insertInto('audit_events')
+                .values({
+                  at,
+                  actor_type: 'system',
+                  actor_id: null,
+                  actor_name: 'old-replica',
+                  ip: null,
+                  user_agent: null,
+                  request_id: `old-${i}`,
+                  action: e.action,
+                  target_type: e.targetType,
+                  target_id: e.targetId,
+                  before,
+                  after,
+                  prev_hash: Buffer.from(head.lastHash),
+                  hash,
+                })
+                .returning('seq')
+                .executeTakeFirstOrThrow()
+              await saveChainHead(trx, { ...head, lastSeq: seq, lastHash: hash })
+            })
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            i % 3 === 0 ? oldReleaseAppend(i) : write([entry(i), entry(i + 100)]),
+          ),
+        )
+        expect(await verifyAuditChain(q())).toMatchObject({
+          ok: true,
+          checked: 10 + 20 * 2 + (headFirst ? 1 : 0),
+        })
+      },
+    )
 
     test('writers racing to a missing head row start one chain at genesis', async () => {
       await q().deleteFrom('audit_chain_head').execute()

@@ -4,9 +4,10 @@ import { sql, type Kysely } from 'kysely'
  * Appending to the audit chain becomes one statement (src/org/audit-log.ts). Before, a writer took
  * an advisory lock, read the head, inserted its events and wrote the head back: four round trips
  * while every other writer waited, plus its commit. Now the application hashes nothing under the
- * lock: it sends the canonical text of each event, and this function takes the head row's lock,
- * chains the hashes (sha256(prev_hash || utf8(text)), exactly what src/org/audit-chain.ts computes
- * and verifies), inserts the events and moves the head, in one round trip. The hash and what verify
+ * lock: it sends each event's canonical text as parts around its before/after values (head || after
+ * || mid || before || tail, src/org/audit-chain.ts eventJsonParts), and this function takes the head
+ * row's lock, chains the hashes (sha256(prev_hash || utf8(text)), exactly what audit-chain.ts
+ * verifies), inserts the events and moves the head, in one round trip. The hash and what verify
  * checks are unchanged, so events written before and after this migration form one chain.
  *
  * The head row's lock, held until commit, orders appenders across replicas; under repeatable read a
@@ -26,36 +27,49 @@ create or replace function orgsync_audit_append(
   p_target_ids text[],
   p_befores text[],
   p_afters text[],
-  p_texts text[]
+  p_heads text[],
+  p_mids text[],
+  p_tails text[]
 ) returns bigint
 language plpgsql
 as $fn$
 declare
-  n integer := coalesce(array_length(p_texts, 1), 0);
+  n integer := coalesce(array_length(p_heads, 1), 0);
   v_hash bytea;
   v_prevs bytea[] := '{}';
   v_hashes bytea[] := '{}';
   v_last_seq bigint;
+  v_text text;
 begin
   if n = 0 then
     return null;
   end if;
   if coalesce(array_length(p_actions, 1), 0) <> n or coalesce(array_length(p_target_types, 1), 0) <> n
      or coalesce(array_length(p_target_ids, 1), 0) <> n or coalesce(array_length(p_befores, 1), 0) <> n
-     or coalesce(array_length(p_afters, 1), 0) <> n then
-    raise exception 'orgsync_audit_append: % event texts but arrays of other lengths', n;
+     or coalesce(array_length(p_afters, 1), 0) <> n or coalesce(array_length(p_mids, 1), 0) <> n
+     or coalesce(array_length(p_tails, 1), 0) <> n then
+    raise exception 'orgsync_audit_append: % events but arrays of other lengths', n;
   end if;
   select last_hash into v_hash from audit_chain_head where id = 1 for update;
   if not found then
     -- No head (a fresh test database truncated it): the chain restarts at genesis, as verify expects.
+    -- There is no row to lock yet, so take the advisory lock the release before this one appended
+    -- under (see audit-chain.ts): a replica still on it must not start a second chain meanwhile.
+    perform pg_advisory_xact_lock(28530, 10);
     insert into audit_chain_head (id, last_seq, last_hash, anchor_seq, anchor_hash)
       values (1, 0, decode(repeat('00', 32), 'hex'), 0, decode(repeat('00', 32), 'hex'))
       on conflict (id) do nothing;
     select last_hash into v_hash from audit_chain_head where id = 1 for update;
   end if;
-  for i in 1..n loop
+  -- One pass over the arrays (unnest), not p_x[i], which re-walks an array of texts from its start.
+  for v_text in
+    select e.head || coalesce(e.after, 'null') || e.mid || coalesce(e.before, 'null') || e.tail
+    from unnest(p_heads, p_afters, p_mids, p_befores, p_tails) with ordinality
+         as e(head, after, mid, before, tail, ord)
+    order by e.ord
+  loop
     v_prevs := array_append(v_prevs, v_hash);
-    v_hash := sha256(v_hash || convert_to(p_texts[i], 'UTF8'));
+    v_hash := sha256(v_hash || convert_to(v_text, 'UTF8'));
     v_hashes := array_append(v_hashes, v_hash);
   end loop;
   -- Identity values are drawn in the order the rows arrive, so seq follows the chain.
@@ -83,7 +97,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql
     .raw(
       'drop function if exists orgsync_audit_append(timestamptz, text, text, text, text, text, text, ' +
-        'text[], text[], text[], text[], text[], text[])',
+        'text[], text[], text[], text[], text[], text[], text[], text[])',
     )
     .execute(db)
 }

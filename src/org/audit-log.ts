@@ -55,14 +55,8 @@ export async function recordAuditEvents(
   }
   for (let i = 0; i < entries.length; i += CHUNK) {
     const chunk = entries.slice(i, i + CHUNK)
-    const actions: string[] = []
-    const targetTypes: string[] = []
-    const targetIds: (string | null)[] = []
-    const befores: (string | null)[] = []
-    const afters: (string | null)[] = []
-    const heads: string[] = []
-    const mids: string[] = []
-    const tails: string[] = []
+    // [action, targetType, targetId, before, after, head, mid, tail] per event: see migration 0009.
+    const events: (string | null)[][] = []
     for (const entry of chunk) {
       const fields: AuditEventFields = {
         ...base,
@@ -72,21 +66,22 @@ export async function recordAuditEvents(
       }
       const before = valueJson(entry.before)
       const after = valueJson(entry.after)
-      actions.push(fields.action)
-      targetTypes.push(fields.targetType)
-      targetIds.push(fields.targetId)
+      const { head, mid, tail } = eventJsonParts(fields)
       // The canonical text itself goes to jsonb: what verify reads back re-serialises to it.
-      befores.push(before === 'null' ? null : before)
-      afters.push(after === 'null' ? null : after)
-      const parts = eventJsonParts(fields)
-      heads.push(parts.head)
-      mids.push(parts.mid)
-      tails.push(parts.tail)
+      events.push([
+        fields.action,
+        fields.targetType,
+        fields.targetId,
+        before === 'null' ? null : before,
+        after === 'null' ? null : after,
+        head,
+        mid,
+        tail,
+      ])
     }
     await sql`select orgsync_audit_append(
       ${at}::timestamptz, ${base.actorType}::text, ${base.actorId}::text, ${base.actorName}::text,
-      ${base.ip}::text, ${base.userAgent}::text, ${base.requestId}::text, ${actions}::text[],
-      ${targetTypes}::text[], ${targetIds}::text[], ${befores}::text[], ${afters}::text[], ${heads}::text[], ${mids}::text[], ${tails}::text[])`.execute(
+      ${base.ip}::text, ${base.userAgent}::text, ${base.requestId}::text, ${JSON.stringify(events)}::jsonb)`.execute(
       trx,
     )
   }

@@ -5,7 +5,8 @@ import { sql, type Kysely } from 'kysely'
  * an advisory lock, read the head, inserted its events and wrote the head back: four round trips
  * while every other writer waited, plus its commit. Now the application hashes nothing under the
  * lock: it sends each event's canonical text as parts around its before/after values (head || after
- * || mid || before || tail, src/org/audit-chain.ts eventJsonParts), and this function takes the head
+ * || mid || before || tail, src/org/audit-chain.ts eventJsonParts), in one JSON array (PostgreSQL
+ * parses that faster than text arrays of the same values), and this function takes the head
  * row's lock, chains the hashes (sha256(prev_hash || utf8(text)), exactly what audit-chain.ts
  * verifies), inserts the events and moves the head, in one round trip. The hash and what verify
  * checks are unchanged, so events written before and after this migration form one chain.
@@ -22,33 +23,36 @@ create or replace function orgsync_audit_append(
   p_ip text,
   p_user_agent text,
   p_request_id text,
-  p_actions text[],
-  p_target_types text[],
-  p_target_ids text[],
-  p_befores text[],
-  p_afters text[],
-  p_heads text[],
-  p_mids text[],
-  p_tails text[]
+  p_events jsonb
 ) returns bigint
 language plpgsql
 as $fn$
 declare
-  n integer := coalesce(array_length(p_heads, 1), 0);
+  v_actions text[];
+  v_target_types text[];
+  v_target_ids text[];
+  v_befores text[];
+  v_afters text[];
+  v_texts text[];
   v_hash bytea;
   v_prevs bytea[] := '{}';
   v_hashes bytea[] := '{}';
   v_last_seq bigint;
   v_text text;
 begin
-  if n = 0 then
+  -- p_events is a JSON array of [action, targetType, targetId, before, after, head, mid, tail]
+  -- (before/after: canonical JSON texts or null); parsed once, into arrays.
+  select array_agg(e ->> 0 order by ord), array_agg(e ->> 1 order by ord), array_agg(e ->> 2 order by ord),
+         array_agg(e ->> 3 order by ord), array_agg(e ->> 4 order by ord),
+         array_agg((e ->> 5) || coalesce(e ->> 4, 'null') || (e ->> 6) || coalesce(e ->> 3, 'null')
+                   || (e ->> 7) order by ord)
+    into v_actions, v_target_types, v_target_ids, v_befores, v_afters, v_texts
+    from jsonb_array_elements(p_events) with ordinality as x(e, ord);
+  if v_texts is null then
     return null;
   end if;
-  if coalesce(array_length(p_actions, 1), 0) <> n or coalesce(array_length(p_target_types, 1), 0) <> n
-     or coalesce(array_length(p_target_ids, 1), 0) <> n or coalesce(array_length(p_befores, 1), 0) <> n
-     or coalesce(array_length(p_afters, 1), 0) <> n or coalesce(array_length(p_mids, 1), 0) <> n
-     or coalesce(array_length(p_tails, 1), 0) <> n then
-    raise exception 'orgsync_audit_append: % events but arrays of other lengths', n;
+  if array_position(v_texts, null) is not null then
+    raise exception 'orgsync_audit_append: an event lacks its canonical text parts';
   end if;
   select last_hash into v_hash from audit_chain_head where id = 1 for update;
   if not found then
@@ -61,13 +65,8 @@ begin
       on conflict (id) do nothing;
     select last_hash into v_hash from audit_chain_head where id = 1 for update;
   end if;
-  -- One pass over the arrays (unnest), not p_x[i], which re-walks an array of texts from its start.
-  for v_text in
-    select e.head || coalesce(e.after, 'null') || e.mid || coalesce(e.before, 'null') || e.tail
-    from unnest(p_heads, p_afters, p_mids, p_befores, p_tails) with ordinality
-         as e(head, after, mid, before, tail, ord)
-    order by e.ord
-  loop
+  -- FOREACH walks the array once; v_texts[i] would re-walk it from its start for every element.
+  foreach v_text in array v_texts loop
     v_prevs := array_append(v_prevs, v_hash);
     v_hash := sha256(v_hash || convert_to(v_text, 'UTF8'));
     v_hashes := array_append(v_hashes, v_hash);
@@ -78,7 +77,7 @@ begin
                               action, target_type, target_id, before, after, prev_hash, hash)
     select p_at, p_actor_type, p_actor_id, p_actor_name, p_ip, p_user_agent, p_request_id,
            e.action, e.target_type, e.target_id, e.before::jsonb, e.after::jsonb, e.prev_hash, e.hash
-    from unnest(p_actions, p_target_types, p_target_ids, p_befores, p_afters, v_prevs, v_hashes)
+    from unnest(v_actions, v_target_types, v_target_ids, v_befores, v_afters, v_prevs, v_hashes)
          with ordinality as e(action, target_type, target_id, before, after, prev_hash, hash, ord)
     order by e.ord
     returning seq
@@ -97,7 +96,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql
     .raw(
       'drop function if exists orgsync_audit_append(timestamptz, text, text, text, text, text, text, ' +
-        'text[], text[], text[], text[], text[], text[], text[], text[])',
+        'jsonb)',
     )
     .execute(db)
 }

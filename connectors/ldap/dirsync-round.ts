@@ -5,6 +5,7 @@ import { adInactive, entryId, rawEntry, toRemoteUser, userAttributes } from './e
 import type { LdapConfig } from './ldap-config'
 import { searchError } from './ldap-errors'
 import { buffer, extendedDn, many, one, type LdapEntry, type LdapSession } from './ldap-session'
+import { adUserRoster } from './user-roster'
 
 /**
  * Where the last DirSync read left off: one cookie per kind of object (users, groups, OUs), each
@@ -340,20 +341,7 @@ export async function readDirSyncRound(
     changes.push(...(await ctx.groupChanges(`(&${ctx.groupFilter}(|${batch}))`, signal)))
   }
 
-  if (config.deletedObjects !== 'tombstones') {
-    for await (const page of session.pages('list user GUIDs', config.baseDn, {
-      filter: ctx.userFilter,
-      attributes: ['objectGUID'],
-      explicitBufferAttributes: ['objectGUID'],
-    })) {
-      signal.throwIfAborted()
-      const ids = page
-        .filter((e) => ctx.inScope(e.dn))
-        .map((e) => entryId(e, config))
-        .filter((id): id is string => id !== undefined)
-      changes.push({ kind: 'user.roster', externalIds: ids })
-    }
-  }
+  if (config.deletedObjects !== 'tombstones') changes.push(...(await adUserRoster(session, ctx, signal)))
   return { changes, deltaToken: next, counts }
 }
 

@@ -41,6 +41,7 @@ import {
   type LdapSettings,
 } from './ldap-config'
 import { buffer, extendedDn, many, one, showDeleted, LdapSession, type LdapEntry } from './ldap-session'
+import { adUserRoster } from './user-roster'
 
 /** Where the last full listing left the directory: AD's USN on one DC, and when the listing was. */
 interface UsnToken {
@@ -64,6 +65,12 @@ interface TimestampToken {
 
 /** A full listing is due after this long even when USNs could say what changed (see changes()). */
 const FULL_LISTING_EVERY_MS = 7 * 86_400_000
+
+/** An incremental round whose token's last full listing is older than FULL_LISTING_EVERY_MS asks for one. */
+function requireRecentListing(listedAt: number, why: string): void {
+  if (Date.now() - listedAt > FULL_LISTING_EVERY_MS)
+    throw new ConnectorError('resync-required', `ldap: the weekly full listing is due${why}`)
+}
 /**
  * Generic servers: how far before the newest modifyTimestamp read (less the time the read took) the
  * next round starts. A change committed while a listing ran, stamped a little before it was
@@ -612,11 +619,7 @@ class LdapConnector implements Connector {
     token: TimestampToken,
     signal: AbortSignal,
   ): Promise<{ changes: RemoteChange[]; deltaToken: string }> {
-    if (Date.now() - token.listedAt > FULL_LISTING_EVERY_MS)
-      throw new ConnectorError(
-        'resync-required',
-        'ldap: the weekly full listing is due (it finds deleted groups and OUs)',
-      )
+    requireRecentListing(token.listedAt, ' (it finds deleted groups and OUs)')
     this.startClock()
     const session = await this.connect()
     const changes: RemoteChange[] = []
@@ -670,11 +673,7 @@ class LdapConnector implements Connector {
     token: UsnToken,
     signal: AbortSignal,
   ): Promise<{ changes: RemoteChange[]; deltaToken: string }> {
-    if (Date.now() - token.listedAt > FULL_LISTING_EVERY_MS)
-      throw new ConnectorError(
-        'resync-required',
-        'ldap: the weekly full listing is due (it finds deleted groups and OUs)',
-      )
+    requireRecentListing(token.listedAt, ' (it finds deleted groups and OUs)')
     const now = await this.usnState()
     if (now.dsa !== token.dsa)
       throw new ConnectorError(
@@ -751,18 +750,12 @@ class LdapConnector implements Connector {
         }
       }
     } else {
-      for await (const page of session.pages('list user GUIDs', this.config.baseDn, {
-        filter: this.userFilter,
-        attributes: ['objectGUID'],
-        explicitBufferAttributes: ['objectGUID'],
-      })) {
-        signal.throwIfAborted()
-        const ids = page
-          .filter((e) => this.inScope(e.dn))
-          .map((e) => entryId(e, this.config))
-          .filter((id): id is string => id !== undefined)
-        changes.push({ kind: 'user.roster', externalIds: ids })
+      const scope = {
+        config: this.config,
+        userFilter: this.userFilter,
+        inScope: (dn: string) => this.inScope(dn),
       }
+      changes.push(...(await adUserRoster(session, scope, signal)))
     }
     this.logger.info({ since: token.usn, usn: now.usn, changes: changes.length }, 'ldap: changes read')
     return {
@@ -795,8 +788,7 @@ class LdapConnector implements Connector {
     token: DirSyncToken,
     signal: AbortSignal,
   ): Promise<{ changes: RemoteChange[]; deltaToken: string }> {
-    if (Date.now() - token.listedAt > FULL_LISTING_EVERY_MS)
-      throw new ConnectorError('resync-required', 'ldap: the weekly full listing is due')
+    requireRecentListing(token.listedAt, '')
     const round = await readDirSyncRound(await this.dirSyncContext(), token, signal)
     this.logger.info({ read: round.counts, changes: round.changes.length }, 'ldap: DirSync changes read')
     return { changes: round.changes, deltaToken: JSON.stringify(round.deltaToken) }

@@ -139,19 +139,7 @@ export async function renameDepartment(ctx: WriteContext, id: string, newName: s
   const meanwhile = parkingIfAny(ctx)?.departments.get(row.id)
   if (meanwhile !== undefined) return renameParked(ctx, row, meanwhile, name)
   if (row.name === name) return shown(ctx, row)
-  const parent = row.parent_id ? await requireRow(ctx, row.parent_id) : null
-  let result
-  try {
-    result = await rewriteSubtree(ctx, row, {
-      parentId: row.parent_id,
-      name,
-      path: joinPath(parent?.path ?? null, name),
-      idPath: row.id_path,
-      depth: row.depth,
-    })
-  } catch (err) {
-    throw siblingConflict(ctx, err, name, parent)
-  }
+  const result = await renameWhereItStands(ctx, row, name, { version: true })
   const department = shown(ctx, result.row)
   await ctx.audit({
     action: 'department.rename',
@@ -296,20 +284,7 @@ export async function parkDepartments(ctx: WriteContext, ids: readonly string[])
     if (parked.has(id)) continue
     const row = await requireRow(ctx, id)
     guardVirtual(ctx, row)
-    const parent = row.parent_id ? await requireRow(ctx, row.parent_id) : null
-    const name = parkedName(row.id)
-    await rewriteSubtree(
-      ctx,
-      row,
-      {
-        parentId: row.parent_id,
-        name,
-        path: joinPath(parent?.path ?? null, name),
-        idPath: row.id_path,
-        depth: row.depth,
-      },
-      { version: false },
-    )
+    await renameWhereItStands(ctx, row, parkedName(row.id))
     parked.set(row.id, row.name)
   }
 }
@@ -330,27 +305,35 @@ export async function unparkDepartments(ctx: WriteContext): Promise<void> {
     .where('id', 'in', [...parked.keys()])
     .orderBy('depth')
     .execute()
-  for (const { id } of order) {
-    const row = await requireRow(ctx, id)
-    const name = parked.get(id)!
-    const parent = row.parent_id ? await requireRow(ctx, row.parent_id) : null
-    try {
-      await rewriteSubtree(
-        ctx,
-        row,
-        {
-          parentId: row.parent_id,
-          name,
-          path: joinPath(parent?.path ?? null, name),
-          idPath: row.id_path,
-          depth: row.depth,
-        },
-        { version: false },
-      )
-    } catch (err) {
-      throw siblingConflict(ctx, err, name, parent)
-    }
-    parked.delete(id)
-  }
+  for (const { id } of order) await renameWhereItStands(ctx, await requireRow(ctx, id), parked.get(id)!)
   parked.clear()
+}
+
+/**
+ * Renames a department where it stands, subtree paths included; a sibling holding the name is a
+ * conflict. Without a new version when parking or unparking, which is no change of its own.
+ */
+async function renameWhereItStands(
+  ctx: WriteContext,
+  row: Row,
+  name: string,
+  options: { version: boolean } = { version: false },
+): Promise<{ row: Row; subtreeSize: number }> {
+  const parent = row.parent_id ? await requireRow(ctx, row.parent_id) : null
+  try {
+    return await rewriteSubtree(
+      ctx,
+      row,
+      {
+        parentId: row.parent_id,
+        name,
+        path: joinPath(parent?.path ?? null, name),
+        idPath: row.id_path,
+        depth: row.depth,
+      },
+      options,
+    )
+  } catch (err) {
+    throw siblingConflict(ctx, err, name, parent)
+  }
 }

@@ -88,6 +88,27 @@ export interface Slapd extends SlapdInfo {
   cloneOrg(label?: string): Promise<string>
 }
 
+/**
+ * An orgsync `ldap` source config (flavour generic) reading this server as the service account over
+ * LDAPS: the seeded org (or `baseDn`), its Groups OU ignored as a department; `extra` overrides.
+ */
+export function genericSourceConfig(
+  ld: SlapdInfo,
+  extra: Record<string, unknown> = {},
+  tree: { baseDn: string; groupsDn: string } = { baseDn: ld.orgDn, groupsDn: ld.groupsDn },
+): Record<string, unknown> {
+  return {
+    url: ld.url,
+    flavour: 'generic',
+    bindDn: ld.bindDn,
+    bindPassword: ld.bindPassword,
+    baseDn: tree.baseDn,
+    tlsCa: ld.ca,
+    ignoredOus: [tree.groupsDn],
+    ...extra,
+  }
+}
+
 /** Synchronous (describe blocks are): slapd and the OpenLDAP tools are installed. */
 export function slapdAvailable(): boolean {
   if (process.env.ORGSYNC_SKIP_SLAPD === '1') return false

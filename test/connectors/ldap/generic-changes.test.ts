@@ -4,7 +4,7 @@ import { Attribute, Change } from 'ldapts'
 import { parseGeneralizedTime } from '../../../connectors/ldap/generalized-time'
 import type { Page, RemoteChange } from '../../../src/sync/connector'
 import { createLogger } from '../../../src/logger'
-import { describeWithSlapd, type Slapd } from '../../helpers/slapd'
+import { describeWithSlapd, genericSourceConfig, type Slapd } from '../../helpers/slapd'
 import {
   admin,
   allChanges,
@@ -47,16 +47,8 @@ describeWithSlapd('ldap generic: incremental runs from modifyTimestamp', (server
 
     const q = () => db().handle.db
     const person = (uid: string) => personByUserName(q(), uid)
-    const settings = (extra: Record<string, unknown> = {}) => ({
-      url: ld.url,
-      flavour: 'generic',
-      bindDn: ld.bindDn,
-      bindPassword: ld.bindPassword,
-      baseDn: base,
-      tlsCa: ld.ca,
-      ignoredOus: [dn.groups()],
-      ...extra,
-    })
+    const settings = (extra: Record<string, unknown> = {}) =>
+      genericSourceConfig(ld, extra, { baseDn: base, groupsDn: dn.groups() })
     async function source(extra: Record<string, unknown> = {}) {
       const s = await app.services.sources.create(admin, {
         type: 'ldap',

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { ldapConnector } from '../../../connectors/ldap'
-import { describeWithSlapd, type Slapd } from '../../helpers/slapd'
+import { describeWithSlapd, genericSourceConfig, type Slapd } from '../../helpers/slapd'
 import { admin, plan } from '../../helpers/sync-fixture'
 import { startTestApp, type TestApp } from '../../helpers/test-app'
 import { describeEachDatabase } from '../../helpers/test-database'
@@ -26,16 +26,7 @@ describeWithSlapd('ldap generic: check and errors', (server) => {
       const s = await app.services.sources.create(admin, {
         type: 'ldap',
         name: `OpenLDAP ${randomBytes(3).toString('hex')}`,
-        config: {
-          url: ld.url,
-          flavour: 'generic',
-          bindDn: ld.bindDn,
-          bindPassword: ld.bindPassword,
-          baseDn: ld.orgDn,
-          tlsCa: ld.ca,
-          ignoredOus: [ld.groupsDn],
-          ...extra,
-        },
+        config: genericSourceConfig(ld, extra),
       })
       return s.id
     }

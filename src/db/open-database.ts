@@ -1,7 +1,8 @@
-import { Kysely, PostgresDialect } from 'kysely'
+import { Kysely } from 'kysely'
 import { PGliteDialect } from 'kysely-pglite-dialect'
 import { PGlite, type Extension } from '@electric-sql/pglite'
 import pg from 'pg'
+import { PipelinedPostgresDialect } from './pipelined-postgres'
 import type { DB } from './schema'
 
 export type DatabaseTarget =
@@ -35,13 +36,16 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
       max: target.poolMax ?? 10,
       types: pgTypes as pg.CustomTypesConfig,
       application_name: 'orgsync',
+      // Statements whose results nobody waits for (BEGIN, the audit append before COMMIT) share a
+      // write with the next one: see PipelinedPostgresDialect.
+      pipeline: true,
     })
     // A client losing its server (restart, failover, pg_terminate_backend) must not crash the
     // process: idle ones are covered by the pool's listener, checked-out ones by their own; the
     // next query on it fails with an ordinary error instead.
     pool.on('error', () => undefined)
     pool.on('connect', (client) => client.on('error', () => undefined))
-    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+    const db = new Kysely<DB>({ dialect: new PipelinedPostgresDialect(pool) })
     return { db, kind: 'postgres', close: () => db.destroy() }
   }
   const pglite = await PGlite.create(target.dataDir ?? 'memory://', { extensions: { pg_trgm } })

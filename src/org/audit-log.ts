@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely'
+import { sendWithCommit } from '../db/pipelined-postgres'
 import type { DB } from '../db/schema'
 import type { Actor } from './actor'
 import {
@@ -39,8 +40,9 @@ export async function recordAuditEvents(
   trx: Kysely<DB>,
   actor: Actor,
   entries: readonly AuditEntry[],
-  at: Date = new Date(),
+  options: { at?: Date; withCommit?: boolean } = {},
 ): Promise<void> {
+  const at = options.at ?? new Date()
   if (entries.length === 0) return
   // Outside a transaction the head's lock would end with the statement and two writers could fork the chain.
   if (!trx.isTransaction) throw new Error('audit chain: appending needs a transaction')
@@ -79,11 +81,11 @@ export async function recordAuditEvents(
         tail,
       ])
     }
-    await sql`select orgsync_audit_append(
+    const append = sql`select orgsync_audit_append(
       ${at}::timestamptz, ${base.actorType}::text, ${base.actorId}::text, ${base.actorName}::text,
-      ${base.ip}::text, ${base.userAgent}::text, ${base.requestId}::text, ${JSON.stringify(events)}::jsonb)`.execute(
-      trx,
-    )
+      ${base.ip}::text, ${base.userAgent}::text, ${base.requestId}::text, ${JSON.stringify(events)}::jsonb)`
+    if (options.withCommit) await sendWithCommit(trx, append.compile(trx))
+    else await append.execute(trx)
   }
 }
 

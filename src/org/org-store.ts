@@ -102,7 +102,7 @@ export class OrgStore {
     return this.db.transaction().execute(async (trx) => {
       const ctx = new WriteContext(trx, actor)
       const result = await work(new OrgWriter(ctx))
-      await ctx.flushAudit()
+      await ctx.flushAudit({ beforeCommit: true })
       return result
     })
   }

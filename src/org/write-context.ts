@@ -31,11 +31,16 @@ export class WriteContext {
     if (this.pending.length >= AUDIT_SPILL) await this.flushAudit()
   }
 
-  async flushAudit(): Promise<void> {
+  /**
+   * `beforeCommit`: this is the transaction's last statement, so it may travel with the COMMIT
+   * (one round trip fewer, and the chain's lock is held for no client round trip at all); an
+   * error then surfaces from the commit, and nothing commits.
+   */
+  async flushAudit(options: { beforeCommit?: boolean } = {}): Promise<void> {
     if (this.pending.length === 0) return
     const entries = this.pending
     this.pending = []
-    await recordAuditEvents(this.trx, this.actor, entries)
+    await recordAuditEvents(this.trx, this.actor, entries, { withCommit: options.beforeCommit })
   }
 
   /**

@@ -36,7 +36,7 @@ describeEachDatabase('audit retention', (db) => {
           trx,
           admin,
           Array.from({ length: count }, (_, i) => entry(from + i)),
-          at,
+          { at },
         ),
       )
   }

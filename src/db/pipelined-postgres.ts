@@ -1,0 +1,246 @@
+import {
+  AbortedTransactionError,
+  CompiledQuery,
+  PostgresDialect,
+  type DatabaseConnection,
+  type Driver,
+  type Kysely,
+  type QueryResult,
+  type TransactionSettings,
+} from 'kysely'
+import type pg from 'pg'
+
+/**
+ * PostgreSQL for kysely with fewer round trips per transaction. The pool's clients run in pg's
+ * pipeline mode, and statements whose results nobody waits for travel in the same write as the next
+ * statement that is waited for:
+ *
+ * - `BEGIN` is not sent on its own: it goes out with the transaction's first statement;
+ * - statements handed to `sendWithCommit` (the audit append, the store's last step) go out with
+ *   `COMMIT`.
+ *
+ * A short transaction (a SCIM create) is then four round trips instead of six; each one costs both
+ * processes a socket write, a read and a wake-up, which is what these writes are mostly made of.
+ *
+ * Errors stay where they were: a failed deferred statement aborts the transaction, so the `COMMIT`
+ * behind it reports `ROLLBACK` and the commit throws that statement's error; nothing commits.
+ */
+export class PipelinedPostgresDialect extends PostgresDialect {
+  constructor(private readonly pool: pg.Pool) {
+    super({ pool })
+  }
+
+  override createDriver(): Driver {
+    return new PipelinedPostgresDriver(this.pool)
+  }
+}
+
+/**
+ * Sends `query` together with the transaction's COMMIT where the connection can (PostgreSQL through
+ * PipelinedPostgresDialect), and at once elsewhere (PGlite: in-process, there is no round trip to save).
+ * Errors then surface from the commit, so the caller must not need the result — nor run anything
+ * after it in this transaction that depends on it having run.
+ */
+export async function sendWithCommit(
+  trx: Pick<Kysely<unknown>, 'isTransaction' | 'getExecutor'>,
+  query: CompiledQuery,
+): Promise<void> {
+  if (!trx.isTransaction) throw new Error('sendWithCommit: needs a transaction')
+  await trx.getExecutor().provideConnection(async (connection) => {
+    if (connection instanceof PipelinedConnection) connection.defer(query)
+    else await connection.executeQuery(query)
+  })
+}
+
+class PipelinedPostgresDriver implements Driver {
+  private connections = new WeakMap<pg.PoolClient, PipelinedConnection>()
+
+  constructor(private pool: pg.Pool | undefined) {}
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    if (!this.pool) throw new Error('the database driver is already destroyed')
+    const client = await this.pool.connect()
+    let connection = this.connections.get(client)
+    if (!connection) {
+      connection = new PipelinedConnection(client)
+      this.connections.set(client, connection)
+    }
+    return connection
+  }
+
+  async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    let text = 'begin'
+    if (settings.isolationLevel || settings.accessMode) {
+      text = 'start transaction'
+      if (settings.isolationLevel) text += ` isolation level ${settings.isolationLevel}`
+      if (settings.accessMode) text += ` ${settings.accessMode}`
+    }
+    asPipelined(connection).begin(CompiledQuery.raw(text))
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await asPipelined(connection).commit()
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await asPipelined(connection).rollback()
+  }
+
+  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    asPipelined(connection).release()
+  }
+
+  async destroy(): Promise<void> {
+    const pool = this.pool
+    this.pool = undefined
+    await pool?.end()
+  }
+}
+
+/** An error the server sent (it has a SQLSTATE): the connection itself is fine. */
+function isServerError(err: unknown): boolean {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { code?: unknown }).code === 'string' &&
+    /^[0-9A-Z]{5}$/.test((err as { code: string }).code)
+  )
+}
+
+function asPipelined(connection: DatabaseConnection): PipelinedConnection {
+  if (!(connection instanceof PipelinedConnection)) throw new Error('not a pipelined PostgreSQL connection')
+  return connection
+}
+
+/** pg's client keeps its socket on `connection.stream`; corking it makes a batch one write. */
+interface CorkableClient {
+  connection?: { stream?: { cork?: () => void; uncork?: () => void } }
+}
+
+class PipelinedConnection implements DatabaseConnection {
+  /** Sent ahead of the next statement that is waited for, in order, in the same write. */
+  private pending: CompiledQuery[] = []
+  private inTransaction = false
+  /** BEGIN is still in `pending`: nothing of the transaction has reached the server yet. */
+  private beginPending = false
+  private broken = false
+
+  constructor(private readonly client: pg.PoolClient) {}
+
+  begin(query: CompiledQuery): void {
+    this.assertUsable()
+    if (this.inTransaction) throw new Error('a transaction is already open on this connection')
+    this.inTransaction = true
+    this.beginPending = true
+    this.pending.push(query)
+  }
+
+  defer(query: CompiledQuery): void {
+    // Outside a transaction a deferred statement's error would land on an unrelated statement.
+    if (!this.inTransaction) throw new Error('deferred statements need a transaction')
+    this.pending.push(query)
+  }
+
+  async commit(): Promise<void> {
+    if (this.beginPending && this.pending.length === 1) {
+      // Nothing ran: there is nothing to commit.
+      this.endTransaction()
+      return
+    }
+    try {
+      const { rows } = await this.executeQuery(CompiledQuery.raw('commit'))
+      // PostgreSQL completes COMMIT with a ROLLBACK tag when an earlier error aborted the transaction.
+      if ((rows[0] as { command?: string } | undefined)?.command === 'ROLLBACK')
+        throw new AbortedTransactionError()
+    } catch (err) {
+      // The server answered (a deferred statement failed, so COMMIT rolled back; or COMMIT itself
+      // failed): the transaction is over and the connection is fine. Anything else: discard it.
+      if (!isServerError(err) && !(err instanceof AbortedTransactionError)) this.broken = true
+      throw err
+    } finally {
+      this.endTransaction()
+    }
+  }
+
+  async rollback(): Promise<void> {
+    // Nothing reached the server, or a commit already ended the transaction (kysely rolls back
+    // after a failed commit): nothing to roll back.
+    if (this.beginPending || !this.inTransaction) {
+      this.endTransaction()
+      return
+    }
+    this.pending = []
+    try {
+      await this.send(CompiledQuery.raw('rollback'))
+    } catch (err) {
+      this.broken = true
+      throw err
+    } finally {
+      this.endTransaction()
+    }
+  }
+
+  release(): void {
+    // A connection given back mid-transaction (or with a failed rollback) is not fit for reuse.
+    this.client.release(this.broken || this.inTransaction || this.pending.length > 0)
+    this.broken = false
+    this.inTransaction = false
+    this.beginPending = false
+    this.pending = []
+  }
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    this.assertUsable()
+    const { command, rowCount, rows } = await this.send(query)
+    if (command === 'ROLLBACK' || command === 'COMMIT') return { rows: [{ command } as R] }
+    return {
+      numAffectedRows:
+        command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE'
+          ? BigInt(rowCount ?? 0)
+          : undefined,
+      rows: (rows ?? []) as R[],
+    }
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('streaming queries are not supported: page with keyset queries instead')
+  }
+
+  /** The pending statements and `query`, in one write; the first error among them is the result. */
+  private async send(query: CompiledQuery): Promise<pg.QueryResult> {
+    const ahead = this.pending
+    const withBegin = this.beginPending
+    this.pending = []
+    this.beginPending = false
+    if (ahead.length === 0) return this.client.query(query.sql, [...query.parameters])
+    const stream = (this.client as unknown as CorkableClient).connection?.stream
+    stream?.cork?.()
+    let sent: Promise<pg.QueryResult>[]
+    try {
+      sent = [...ahead, query].map((q) => this.client.query(q.sql, [...q.parameters]))
+    } finally {
+      stream?.uncork?.()
+    }
+    const settled = await Promise.allSettled(sent)
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+    if (failed) {
+      // A failed BEGIN let the statements behind it run on their own: never reuse this connection.
+      if (withBegin && settled[0]!.status === 'rejected') this.broken = true
+      throw failed.reason
+    }
+    return (settled.at(-1) as PromiseFulfilledResult<pg.QueryResult>).value
+  }
+
+  private endTransaction(): void {
+    this.inTransaction = false
+    this.beginPending = false
+    this.pending = []
+  }
+
+  private assertUsable(): void {
+    if (this.broken) throw new Error('this PostgreSQL connection failed and has been discarded')
+  }
+}

@@ -1,0 +1,185 @@
+import net, { type AddressInfo } from 'node:net'
+import { sql } from 'kysely'
+import { openDatabase, type DatabaseHandle } from '../../src/db/open-database'
+import { sendWithCommit } from '../../src/db/pipelined-postgres'
+import { systemActor } from '../../src/org/actor'
+import { OrgStore } from '../../src/org/org-store'
+import { databaseKinds, openTestDatabase, type TestDatabase } from '../helpers/test-database'
+
+/**
+ * A TCP relay between the pool and PostgreSQL that counts what the client sends, burst by burst: with
+ * one connection, every round trip the client waits for is one burst, so the count is the number of
+ * round trips.
+ */
+async function countingRelay(
+  target: URL,
+): Promise<{ port: number; bursts: () => number; close(): Promise<void> }> {
+  let bursts = 0
+  const [host, port] = [target.hostname, Number(target.port || 5432)]
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, host)
+    // As pg's own socket: no Nagle delay on the relay's hops.
+    client.setNoDelay(true)
+    upstream.setNoDelay(true)
+    sockets.add(client).add(upstream)
+    client.on('data', (chunk) => {
+      bursts++
+      upstream.write(chunk)
+    })
+    upstream.on('data', (chunk) => client.write(chunk))
+    const end = () => {
+      client.destroy()
+      upstream.destroy()
+    }
+    client.on('close', end).on('error', end)
+    upstream.on('close', end).on('error', end)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    bursts: () => bursts,
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
+
+// The pipelining is PostgreSQL's driver (PGlite is in-process: no round trips to save); without
+// TEST_DATABASE_URL global setup says the PostgreSQL runs are skipped.
+for (const kind of databaseKinds().filter((k) => k === 'postgres')) {
+  describe(`pipelined PostgreSQL transactions [${kind}]`, () => {
+    let db: TestDatabase
+    let relay: Awaited<ReturnType<typeof countingRelay>>
+    let handle: DatabaseHandle
+    beforeAll(async () => {
+      db = await openTestDatabase(kind)
+      const url = new URL(db.url!)
+      relay = await countingRelay(url)
+      url.hostname = '127.0.0.1'
+      url.port = String(relay.port)
+      // One connection: every statement below shares it, so bursts are round trips.
+      handle = await openDatabase({ kind: 'postgres', url: url.toString(), poolMax: 1 })
+      await sql`create table pipeline_probe (id int primary key)`.execute(handle.db)
+    })
+    afterAll(async () => {
+      await handle?.close()
+      await relay?.close()
+      await db?.close()
+    })
+    beforeEach(async () => {
+      await sql`truncate pipeline_probe`.execute(handle.db)
+    })
+
+    const probeIds = async () =>
+      (await sql<{ id: number }>`select id from pipeline_probe order by id`.execute(handle.db)).rows.map(
+        (r) => r.id,
+      )
+
+    /** Round trips `work` takes on the relay's one connection. */
+    async function roundTrips(work: () => Promise<unknown>): Promise<number> {
+      const before = relay.bursts()
+      await work()
+      return relay.bursts() - before
+    }
+
+    test('BEGIN travels with the first statement and a deferred statement with COMMIT: two round trips, not four', async () => {
+      const trips = await roundTrips(() =>
+        handle.db.transaction().execute(async (trx) => {
+          await sql`insert into pipeline_probe values (1)`.execute(trx)
+          await sendWithCommit(trx, sql`insert into pipeline_probe values (2)`.compile(trx))
+        }),
+      )
+      expect(trips).toBe(2)
+      expect(await probeIds()).toEqual([1, 2])
+    })
+
+    test('a deferred statement that fails makes the commit throw its error, and nothing commits', async () => {
+      const failed = handle.db.transaction().execute(async (trx) => {
+        await sql`insert into pipeline_probe values (1)`.execute(trx)
+        await sendWithCommit(trx, sql`insert into pipeline_probe values (1)`.compile(trx))
+        return 'committed'
+      })
+      await expect(failed).rejects.toMatchObject({ code: '23505' })
+      expect(await probeIds()).toEqual([])
+      // The connection is back in the pool and works.
+      expect((await sql<{ n: number }>`select 1 as n`.execute(handle.db)).rows).toEqual([{ n: 1 }])
+    })
+
+    test('a transaction that runs nothing costs no round trip; one that fails before running anything neither', async () => {
+      expect(await roundTrips(() => handle.db.transaction().execute(async () => 'nothing'))).toBe(0)
+      const trips = await roundTrips(() =>
+        handle.db
+          .transaction()
+          .execute(async () => {
+            throw new Error('changed my mind')
+          })
+          .catch((err: Error) => err.message),
+      )
+      expect(trips).toBe(0)
+    })
+
+    test('an error in the work rolls back what ran, and the connection is reused', async () => {
+      const failed = handle.db.transaction().execute(async (trx) => {
+        await sql`insert into pipeline_probe values (7)`.execute(trx)
+        throw new Error('work failed')
+      })
+      await expect(failed).rejects.toThrow('work failed')
+      expect(await probeIds()).toEqual([])
+      await handle.db.transaction().execute((trx) => sql`insert into pipeline_probe values (8)`.execute(trx))
+      expect(await probeIds()).toEqual([8])
+    })
+
+    test('a statement error inside the transaction rolls it back as before', async () => {
+      const failed = handle.db.transaction().execute(async (trx) => {
+        await sql`insert into pipeline_probe values (3)`.execute(trx)
+        await sql`insert into pipeline_probe values (3)`.execute(trx)
+      })
+      await expect(failed).rejects.toMatchObject({ code: '23505' })
+      expect(await probeIds()).toEqual([])
+    })
+
+    test('isolation level and access mode still apply', async () => {
+      const seen = await handle.db
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .setAccessMode('read only')
+        .execute(async (trx) => {
+          const iso = await sql<{ v: string }>`show transaction_isolation`.execute(trx)
+          const ro = await sql<{ v: string }>`show transaction_read_only`.execute(trx)
+          return [iso.rows[0], ro.rows[0]].map((r) => Object.values(r!)[0])
+        })
+      expect(seen).toEqual(['repeatable read', 'on'])
+    })
+
+    test('a store write whose audit append fails (it travels with COMMIT) leaves nothing behind', async () => {
+      const store = new OrgStore(handle.db)
+      await sql`alter function orgsync_audit_append rename to orgsync_audit_append_away`.execute(handle.db)
+      try {
+        const write = store.write(systemActor('test'), (w) =>
+          w.createDepartment({ name: 'Pipelined', parentId: null }),
+        )
+        await expect(write).rejects.toMatchObject({ code: '42883' })
+      } finally {
+        await sql`alter function orgsync_audit_append_away rename to orgsync_audit_append`.execute(handle.db)
+      }
+      const rows = await handle.db
+        .selectFrom('departments')
+        .select('id')
+        .where('name', '=', 'Pipelined')
+        .execute()
+      expect(rows).toEqual([])
+      // And with the function back, the same write commits, audited.
+      const created = await store.write(systemActor('test'), (w) =>
+        w.createDepartment({ name: 'Pipelined', parentId: null }),
+      )
+      const audited = await handle.db
+        .selectFrom('audit_events')
+        .select('action')
+        .where('target_id', '=', created.id)
+        .execute()
+      expect(audited.map((a) => a.action)).toEqual(['department.create'])
+    })
+  })
+}

@@ -1,5 +1,7 @@
 import { sameJson } from '../canonical-json'
+import type { ClaimResult } from '../org/identity-claims'
 import type { OrgStore } from '../org/org-store'
+import { WriteCoalescer } from '../org/write-coalescer'
 import { isUuid } from '../org/write-context'
 import { claimSource, scimActor, type ScimCaller } from './scim-caller'
 import { ScimError } from './scim-error'
@@ -24,12 +26,20 @@ function stored(doc: ScimUserDoc): ScimUserDoc {
  * the person it resolves to, their department, manager and status, and the audit events, or nothing.
  */
 export class ScimUserService {
-  constructor(private readonly store: OrgStore) {}
+  /**
+   * Creates arriving together (a provider's initial push, many requests in flight) share
+   * transactions; each still gets its own result, conflict or error.
+   */
+  private readonly creates: WriteCoalescer<ClaimResult>
+
+  constructor(private readonly store: OrgStore) {
+    this.creates = new WriteCoalescer(store)
+  }
 
   async create(caller: ScimCaller, body: unknown): Promise<UserRow> {
     const doc = stored(validateUser(body))
     const source = claimSource(caller)
-    const { identity } = await this.store.write(scimActor(caller), (w) =>
+    const { identity } = await this.creates.write(scimActor(caller), (w) =>
       w.applyClaim(source, { claim: claimOf(doc), raw: doc }),
     )
     // Served from what was written: no read back.

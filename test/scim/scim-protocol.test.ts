@@ -305,6 +305,40 @@ describeEachDatabase('SCIM protocol', (db) => {
       expect(found.body.totalResults).toBe(1)
     })
 
+    test('a burst of creates (they share transactions) gives each request its own outcome, id and audit trail', async () => {
+      await scim.request('POST', '/Users', user('burst-taken@corp.example'))
+      const names = Array.from({ length: 24 }, (_, i) => `burst-${i}@corp.example`)
+      // One of them clashes with an existing user: its 409 must not cost the others their 201.
+      names[11] = 'BURST-TAKEN@corp.example'
+      const answers = await Promise.all(
+        names.map((n, i) => scim.request('POST', '/Users', user(n), { 'X-Request-Id': `burst-req-${i}` })),
+      )
+      answers.forEach((a, i) => expect([i, a.status]).toEqual([i, i === 11 ? 409 : 201]))
+      const created = answers.filter((a) => a.status === 201)
+      expect(new Set(created.map((a) => a.body.id)).size).toBe(23)
+      for (const [i, a] of answers.entries()) {
+        if (a.status !== 201) continue
+        expect(a.body.userName).toBe(names[i])
+        const read = await scim.request('GET', `/Users/${a.body.id}`)
+        expect(read.body.userName).toBe(names[i])
+      }
+      // Each identity.create names the request that made it.
+      const events = await db()
+        .handle.db.selectFrom('audit_events')
+        .select(['target_id', 'request_id'])
+        .where('action', '=', 'identity.create')
+        .where(
+          'target_id',
+          'in',
+          created.map((a) => a.body.id as string),
+        )
+        .execute()
+      const byTarget = new Map(events.map((e) => [e.target_id, e.request_id]))
+      answers.forEach((a, i) => {
+        if (a.status === 201) expect(byTarget.get(a.body.id)).toBe(`burst-req-${i}`)
+      })
+    })
+
     test('unknown ids → 404 SCIM errors, unknown endpoints too', async () => {
       for (const path of [
         '/Users/00000000-0000-4000-8000-000000000000',

@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto'
 import express, { type Express, type RequestHandler } from 'express'
 import helmet from 'helmet'
-import { pinoHttp } from 'pino-http'
 import { departmentsRoutes } from '../admin/departments-routes'
 import { peopleRoutes } from '../admin/people-routes'
 import type { SourceService } from '../admin/source-service'
@@ -34,6 +32,7 @@ import { scimRoutes } from '../scim/scim-routes'
 import { requireScimToken } from './scim-auth'
 import { errorHandler, notFoundHandler } from './error-handler'
 import { healthRoutes } from './health-routes'
+import { requestLogging } from './request-logging'
 import { createHttpMetrics, markRouteBase } from './metrics'
 
 export interface AppDeps {
@@ -50,45 +49,12 @@ export interface AppDeps {
   extraRoutes?: (app: Express) => void
 }
 
-const REQUEST_ID = /^[\w.:-]{1,128}$/
-
-/** Keeps a caller's request id when it is sane, so one id follows a request across services. */
-const requestId = (req: express.Request, res: express.Response): string => {
-  const incoming = req.headers['x-request-id']
-  const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
-  res.setHeader('X-Request-Id', id)
-  return id
-}
-
-const PROBES = new Set(['/healthz', '/readyz', '/metrics'])
-
 export function createApp(deps: AppDeps): Express {
   const app = express()
   const metrics = createHttpMetrics()
   app.disable('x-powered-by')
   app.set('trust proxy', trustProxies(deps.trustedProxies ?? []))
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: requestId,
-      autoLogging: { ignore: (req) => PROBES.has(req.url?.split('?')[0] ?? '') },
-      // One compact line per request: no headers (helmet's alone would double each line).
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
-          id: req.id,
-          method: req.method,
-          url: req.url,
-          remoteAddress: req.remoteAddress,
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      // 'silent' when the level is off: pino-http would otherwise build the line only to drop it.
-      customLogLevel: (_req, res, err) => {
-        const level = err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'
-        return deps.logger.isLevelEnabled(level) ? level : 'silent'
-      },
-    }),
-  )
+  app.use(requestLogging(deps.logger))
   app.use(metrics.middleware)
   app.use(helmet())
   app.use(healthRoutes(deps.store.db, metrics.registry))

@@ -37,14 +37,21 @@ export interface ScimDeps {
 
 type Params = Pick<ListParams, 'attributes' | 'excludedAttributes'>
 
+/**
+ * Writes the answer as is: resources carry their own ETag (meta.version), so express's hash of every
+ * body (its automatic weak ETag, and the freshness check that goes with it) is work for nothing.
+ */
 function send(res: Response, status: number, body?: unknown, etag?: string): void {
   if (etag) res.setHeader('ETag', etag)
+  res.status(status)
   if (body === undefined) {
-    res.status(status).end()
+    res.end()
     return
   }
-  res.status(status).setHeader('Content-Type', SCIM_CONTENT_TYPE)
-  res.send(JSON.stringify(body))
+  const text = JSON.stringify(body)
+  res.setHeader('Content-Type', SCIM_CONTENT_TYPE)
+  res.setHeader('Content-Length', Buffer.byteLength(text))
+  res.end(text)
 }
 
 function contextOf(req: Request): ResourceContext {

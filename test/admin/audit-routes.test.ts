@@ -2,7 +2,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express, { type Request, type Response } from 'express'
 import { sql } from 'kysely'
-import { pinoHttp } from 'pino-http'
+import { requestLogging } from '../../src/http/request-logging'
 import { auditRoutes } from '../../src/admin/audit-routes'
 import { csvCell, type AuditRecord } from '../../src/admin/audit-service'
 import type { AdminPrincipal } from '../../src/admin/authz/principal'
@@ -62,7 +62,7 @@ describeEachDatabase('audit routes', (db) => {
 
   beforeAll(async () => {
     const app = express()
-    app.use(pinoHttp({ logger: createLogger('silent') }))
+    app.use(requestLogging(createLogger('silent')))
     app.locals.authorizer = {
       enforce: async (_p: AdminPrincipal, rule: RouteRule, req: Request) => {
         rules.push({ path: req.path, rule })

@@ -393,7 +393,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
     toParent({ type: 'version', store, version: store === 'pglite' ? `PGlite (${version})` : version })
     console.log(`[${store}] ${version}`)
     const logger = createLogger(LOG_LEVEL, pino.destination({ fd: 2, sync: false }))
-    const orgStore = new OrgStore(handle.db)
+    const orgStore = new OrgStore(handle.db, { parallelWrites: handle.parallelWrites })
     // As the service does where the database keeps no statistics of its own (PGlite; this machine's
     // PostgreSQL runs with autovacuum off), at autovacuum's pace rather than the service's minute.
     keepStatistics(handle.db as unknown as Kysely<never>, logger, 15_000)

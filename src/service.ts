@@ -68,7 +68,7 @@ export async function startService(
     if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated')
     const box = new SecretBox(await resolveSecretKey(config))
     await verifySecretKey(handle.db, box)
-    const store = new OrgStore(handle.db)
+    const store = new OrgStore(handle.db, { parallelWrites: handle.parallelWrites })
     const bootstrap = await bootstrapAdmin(store, config.adminToken)
     logger.info({ outcome: bootstrap.outcome }, 'admin bootstrap')
 

@@ -13,6 +13,11 @@ export type DatabaseTarget =
 export interface DatabaseHandle {
   readonly db: Kysely<DB>
   readonly kind: DatabaseTarget['kind']
+  /**
+   * Write transactions worth running at once: PGlite has one connection, so a second would only
+   * queue behind the first; a PostgreSQL pool keeps half its connections for reads.
+   */
+  readonly parallelWrites: number
   close(): Promise<void>
 }
 
@@ -46,13 +51,19 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     pool.on('error', () => undefined)
     pool.on('connect', (client) => client.on('error', () => undefined))
     const db = new Kysely<DB>({ dialect: new PipelinedPostgresDialect(pool) })
-    return { db, kind: 'postgres', close: () => db.destroy() }
+    return {
+      db,
+      kind: 'postgres',
+      parallelWrites: Math.max(1, Math.floor((target.poolMax ?? 10) / 2)),
+      close: () => db.destroy(),
+    }
   }
   const pglite = await PGlite.create(target.dataDir ?? 'memory://', { extensions: { pg_trgm } })
   const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
   return {
     db,
     kind: 'pglite',
+    parallelWrites: 1,
     async close() {
       await db.destroy()
       if (!pglite.closed) await pglite.close()

@@ -92,7 +92,15 @@ export class OrgWriter {
 }
 
 export class OrgStore {
-  constructor(readonly db: Kysely<DB>) {}
+  /** Write transactions worth running at once (see DatabaseHandle.parallelWrites); batchers use it. */
+  readonly parallelWrites: number
+
+  constructor(
+    readonly db: Kysely<DB>,
+    options: { parallelWrites?: number } = {},
+  ) {
+    this.parallelWrites = options.parallelWrites ?? 4
+  }
 
   /**
    * Runs `work` in one transaction: everything it writes commits together with its audit events,

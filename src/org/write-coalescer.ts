@@ -4,7 +4,11 @@ import type { OrgStore, OrgWriter } from './org-store'
 export interface CoalescerOptions {
   /** Units one transaction takes at most. */
   maxBatch?: number
-  /** Transactions in flight at once; the rest of the units queue for the next free one. */
+  /**
+   * Transactions in flight at once; the rest of the units queue for the next free one. Default: the
+   * store's parallelWrites (one on PGlite: with one connection, more would only make smaller batches
+   * that queue inside the driver).
+   */
   maxInFlight?: number
 }
 
@@ -37,7 +41,7 @@ export class WriteCoalescer<T> {
     options: CoalescerOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 50
-    this.maxInFlight = options.maxInFlight ?? 4
+    this.maxInFlight = options.maxInFlight ?? store.parallelWrites
   }
 
   write(actor: Actor, work: (w: OrgWriter) => Promise<T>): Promise<T> {

@@ -66,7 +66,7 @@ export async function openTestDatabase(kind: DatabaseKind): Promise<TestDatabase
   return {
     kind,
     handle,
-    store: new OrgStore(handle.db),
+    store: new OrgStore(handle.db, { parallelWrites: handle.parallelWrites }),
     url,
     async reset() {
       await sql.raw(`truncate ${TABLES.join(', ')} restart identity cascade`).execute(handle.db)

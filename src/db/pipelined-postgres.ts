@@ -52,6 +52,30 @@ export async function sendWithCommit(
   })
 }
 
+/**
+ * Runs statements that do not need one another's results in one round trip where the connection can
+ * (PostgreSQL through PipelinedPostgresDialect), one after another elsewhere. They run in the order
+ * given; each one's outcome is reported on its own (after a failure, the rest of a transaction's
+ * statements fail too: it is aborted).
+ */
+export async function executeTogether(
+  trx: Pick<Kysely<unknown>, 'getExecutor'>,
+  queries: readonly CompiledQuery[],
+): Promise<PromiseSettledResult<QueryResult<unknown>>[]> {
+  return trx.getExecutor().provideConnection(async (connection) => {
+    if (connection instanceof PipelinedConnection) return connection.executeAll(queries)
+    const settled: PromiseSettledResult<QueryResult<unknown>>[] = []
+    for (const query of queries) {
+      try {
+        settled.push({ status: 'fulfilled', value: await connection.executeQuery(query) })
+      } catch (reason) {
+        settled.push({ status: 'rejected', reason })
+      }
+    }
+    return settled
+  })
+}
+
 class PipelinedPostgresDriver implements Driver {
   private connections = new WeakMap<pg.PoolClient, PipelinedConnection>()
 
@@ -96,6 +120,17 @@ class PipelinedPostgresDriver implements Driver {
     const pool = this.pool
     this.pool = undefined
     await pool?.end()
+  }
+}
+
+function toResult<R>({ command, rowCount, rows }: pg.QueryResult): QueryResult<R> {
+  if (command === 'ROLLBACK' || command === 'COMMIT') return { rows: [{ command } as R] }
+  return {
+    numAffectedRows:
+      command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE'
+        ? BigInt(rowCount ?? 0)
+        : undefined,
+    rows: (rows ?? []) as R[],
   }
 }
 
@@ -173,7 +208,7 @@ class PipelinedConnection implements DatabaseConnection {
     }
     this.pending = []
     try {
-      await this.send(CompiledQuery.raw('rollback'))
+      await this.executeQuery(CompiledQuery.raw('rollback'))
     } catch (err) {
       this.broken = true
       throw err
@@ -192,16 +227,22 @@ class PipelinedConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    this.assertUsable()
-    const { command, rowCount, rows } = await this.send(query)
-    if (command === 'ROLLBACK' || command === 'COMMIT') return { rows: [{ command } as R] }
-    return {
-      numAffectedRows:
-        command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE'
-          ? BigInt(rowCount ?? 0)
-          : undefined,
-      rows: (rows ?? []) as R[],
+    if (this.pending.length === 0) {
+      this.assertUsable()
+      return toResult<R>(await this.client.query(query.sql, [...query.parameters]))
     }
+    const [only] = await this.executeAll<R>([query])
+    if (only!.status === 'rejected') throw only!.reason
+    return only!.value
+  }
+
+  /** The statements (and what is pending), in one write; each one's outcome on its own. */
+  async executeAll<R>(queries: readonly CompiledQuery[]): Promise<PromiseSettledResult<QueryResult<R>>[]> {
+    this.assertUsable()
+    const settled = await this.send(queries)
+    return settled.map((s) =>
+      s.status === 'rejected' ? s : { status: 'fulfilled', value: toResult<R>(s.value) },
+    )
   }
 
   // eslint-disable-next-line require-yield
@@ -209,29 +250,34 @@ class PipelinedConnection implements DatabaseConnection {
     throw new Error('streaming queries are not supported: page with keyset queries instead')
   }
 
-  /** The pending statements and `query`, in one write; the first error among them is the result. */
-  private async send(query: CompiledQuery): Promise<pg.QueryResult> {
+  /**
+   * The pending statements and then `queries`, in one write. A failed pending statement is the
+   * error of the whole send; otherwise each of `queries` reports its own outcome.
+   */
+  private async send(queries: readonly CompiledQuery[]): Promise<PromiseSettledResult<pg.QueryResult>[]> {
     const ahead = this.pending
     const withBegin = this.beginPending
     this.pending = []
     this.beginPending = false
-    if (ahead.length === 0) return this.client.query(query.sql, [...query.parameters])
-    const stream = (this.client as unknown as CorkableClient).connection?.stream
+    const all = [...ahead, ...queries]
+    const stream = all.length > 1 ? (this.client as unknown as CorkableClient).connection?.stream : undefined
     stream?.cork?.()
     let sent: Promise<pg.QueryResult>[]
     try {
-      sent = [...ahead, query].map((q) => this.client.query(q.sql, [...q.parameters]))
+      sent = all.map((q) => this.client.query(q.sql, [...q.parameters]))
     } finally {
       stream?.uncork?.()
     }
     const settled = await Promise.allSettled(sent)
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
-    if (failed) {
+    const failedAhead = settled
+      .slice(0, ahead.length)
+      .find((s): s is PromiseRejectedResult => s.status === 'rejected')
+    if (failedAhead) {
       // A failed BEGIN let the statements behind it run on their own: never reuse this connection.
       if (withBegin && settled[0]!.status === 'rejected') this.broken = true
-      throw failed.reason
+      throw failedAhead.reason
     }
-    return (settled.at(-1) as PromiseFulfilledResult<pg.QueryResult>).value
+    return settled.slice(ahead.length)
   }
 
   private endTransaction(): void {

@@ -4,9 +4,9 @@ import type { LeaverAction, PeopleTable } from '../db/schema'
 import { joinPath, splitPath } from '../department-path'
 import { conflict, invalid, notFound } from '../errors'
 import { createDepartment } from './department-writes'
-import { saveIdentity, removeIdentity } from './identity-writes'
+import { prepareCreateIdentity, saveIdentity, removeIdentity } from './identity-writes'
 import {
-  createPerson,
+  prepareCreatePerson,
   reactivatePerson,
   setManagers,
   suspendPerson,
@@ -14,6 +14,7 @@ import {
   type PersonFields,
 } from './person-writes'
 import { outranks, type RankedSource } from './attribute-precedence'
+import { runPrepared, runTogether } from './prepared-write'
 import { personColumns, type Identity, type Person } from './records'
 import type { PersonAttribute, SourcePolicy } from './source-policy'
 import { isUuid, type WriteContext } from './write-context'
@@ -341,9 +342,20 @@ export async function applyClaim(
   if (!person && looked.matchId) person = await personRow(ctx, looked.matchId)
   // A linked person who is gone: find one by the matching rule after all.
   if (!person && existing?.person_id) person = await matchPerson(ctx, source, claim)
+  const id = existing?.id ?? input.newIdentityId ?? randomUUID()
+  const identityInput = {
+    id: existing ? undefined : id,
+    sourceId: source.id,
+    externalId: existing?.external_id ?? input.externalId ?? id,
+    userName: claim.userName,
+    attributes: claimAttributes(claim),
+    raw: input.raw,
+    active: claim.active,
+  }
   let personCreated = false
+  let saved: Awaited<ReturnType<typeof saveIdentity>>
   if (!person) {
-    const fields: PersonFields = {
+    const newPerson = prepareCreatePerson(ctx, {
       userName: claim.userName,
       displayName: claim.displayName,
       givenName: claim.givenName,
@@ -353,23 +365,25 @@ export async function applyClaim(
       title: claim.title,
       departmentId,
       managerId,
+    })
+    const personId = newPerson.personId
+    if (!existing) {
+      // A new person and a new identity of theirs (every SCIM create): both inserts in one round trip.
+      const [created, identity] = await runTogether(
+        ctx,
+        newPerson,
+        prepareCreateIdentity(ctx, { ...identityInput, personId }),
+      )
+      person = rowOf(created)
+      saved = { identity, created: true, changed: true }
+    } else {
+      person = rowOf(await runPrepared(ctx, newPerson))
+      saved = await saveIdentity(ctx, { ...identityInput, personId })
     }
-    const created = await createPerson(ctx, fields)
-    person = rowOf(created)
     personCreated = true
+  } else {
+    saved = await saveIdentity(ctx, { ...identityInput, personId: person.id })
   }
-
-  const id = existing?.id ?? input.newIdentityId ?? randomUUID()
-  const saved = await saveIdentity(ctx, {
-    id: existing ? undefined : id,
-    sourceId: source.id,
-    externalId: existing?.external_id ?? input.externalId ?? id,
-    userName: claim.userName,
-    attributes: claimAttributes(claim),
-    raw: input.raw,
-    active: claim.active,
-    personId: person.id,
-  })
   const identity = saved.identity
 
   if (!personCreated) {

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { sql } from 'kysely'
+import { sql, type Selectable } from 'kysely'
+import type { IdentitiesTable } from '../db/schema'
 import { sameJson } from '../canonical-json'
 import { conflict, invalid, notFound, sqlState } from '../errors'
 import { parkedName, parking, parkingIfAny } from './parked-names'
+import { runPrepared, type PreparedWrite } from './prepared-write'
 import { toIdentity, type Identity } from './records'
 import { cleanOptionalText, cleanText, requireUuid, type WriteContext } from './write-context'
 
@@ -52,31 +54,11 @@ export async function saveIdentity(
   // user name is neither compared nor audited, and this write gives it its real one.
   const parkedAs = existing ? parkingIfAny(ctx)?.identities.get(existing.id) : undefined
   const was = existing && parkedAs !== undefined ? { ...existing, user_name: parkedAs } : existing
+  if (!was) {
+    const identity = await runPrepared(ctx, prepareCreateIdentity(ctx, input))
+    return { identity, created: true, changed: true }
+  }
   try {
-    if (!was) {
-      const row = await ctx.trx
-        .insertInto('identities')
-        .values({
-          ...(input.id === undefined ? {} : { id: requireUuid(input.id, 'identity id') }),
-          source_id: sourceId,
-          external_id: externalId,
-          user_name: userName,
-          attributes: JSON.stringify(input.attributes),
-          raw: input.raw === undefined ? null : JSON.stringify(input.raw),
-          active: input.active ?? true,
-          person_id: personId ?? null,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow()
-      const identity = toIdentity(row)
-      await ctx.audit({
-        action: 'identity.create',
-        targetType: 'identity',
-        targetId: identity.id,
-        after: identity,
-      })
-      return { identity, created: true, changed: true }
-    }
     const next = {
       userName,
       attributes: input.attributes,
@@ -121,10 +103,59 @@ export async function saveIdentity(
     }
     return { identity, created: false, changed: !unchanged }
   } catch (err) {
-    if (sqlState(err) === '23505') throw userNameTaken(userName)
-    if (sqlState(err) === '23503') throw invalid(`source ${sourceId} or person ${personId} does not exist`)
-    throw err
+    throw identityWriteError(err, userName, sourceId, personId)
   }
+}
+
+/**
+ * The insert of a new identity, not yet sent: for a caller that sends it together with a statement it
+ * does not depend on (see runTogether), saving a round trip. `done` audits it.
+ */
+export function prepareCreateIdentity(ctx: WriteContext, input: IdentityInput): PreparedWrite<Identity> {
+  const sourceId = requireUuid(input.sourceId, 'sourceId')
+  const externalId = cleanText(input.externalId, 'externalId', 1024)
+  const userName = cleanOptionalText(input.userName, 'userName')
+  const personId =
+    input.personId === undefined || input.personId === null ? null : requireUuid(input.personId, 'personId')
+  const query = ctx.trx
+    .insertInto('identities')
+    .values({
+      ...(input.id === undefined ? {} : { id: requireUuid(input.id, 'identity id') }),
+      source_id: sourceId,
+      external_id: externalId,
+      user_name: userName,
+      attributes: JSON.stringify(input.attributes),
+      raw: input.raw === undefined ? null : JSON.stringify(input.raw),
+      active: input.active ?? true,
+      person_id: personId,
+    })
+    .returningAll()
+    .compile()
+  return {
+    query,
+    failed: (err) => identityWriteError(err, userName, sourceId, personId),
+    async done(rows) {
+      const identity = toIdentity(rows[0] as Selectable<IdentitiesTable>)
+      await ctx.audit({
+        action: 'identity.create',
+        targetType: 'identity',
+        targetId: identity.id,
+        after: identity,
+      })
+      return identity
+    },
+  }
+}
+
+function identityWriteError(
+  err: unknown,
+  userName: string | null,
+  sourceId: string,
+  personId: string | null | undefined,
+): unknown {
+  if (sqlState(err) === '23505') return userNameTaken(userName)
+  if (sqlState(err) === '23503') return invalid(`source ${sourceId} or person ${personId} does not exist`)
+  return err
 }
 
 function userNameTaken(userName: string | null): Error {

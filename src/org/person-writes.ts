@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Selectable, type Updateable } from 'kysely'
 import type { PeopleTable } from '../db/schema'
 import { AppError, conflict, invalid, notFound, sqlConstraint, sqlState } from '../errors'
+import { runPrepared, type PreparedWrite } from './prepared-write'
 import { personColumns, toPerson, type Person } from './records'
 import { cleanOptionalText, cleanText, isUuid, requireUuid, type WriteContext } from './write-context'
 
@@ -113,59 +114,81 @@ const INSERT_CHUNK = 1000
  */
 export async function createPeople(ctx: WriteContext, list: readonly PersonFields[]): Promise<Person[]> {
   const at = provenanceEntry(ctx)
-  const cleaned = list.map((fields) => {
-    const f = clean(fields)
-    if (f.userName === undefined) throw invalid('userName is required')
-    return f
-  })
+  const cleaned = list.map(cleanNew)
   const created: Person[] = []
   for (let i = 0; i < cleaned.length; i += INSERT_CHUNK) {
-    const part = cleaned.slice(i, i + INSERT_CHUNK)
-    const ids = part.map(() => randomUUID())
-    let rows: Row[]
-    try {
-      rows = await ctx.trx
-        .insertInto('people')
-        .values(
-          part.map((f, n) => ({
-            id: ids[n]!,
-            user_name: f.userName!,
-            display_name: f.displayName ?? null,
-            given_name: f.givenName ?? null,
-            family_name: f.familyName ?? null,
-            email: f.email ?? null,
-            employee_number: f.employeeNumber ?? null,
-            title: f.title ?? null,
-            department_id: f.departmentId ?? null,
-            manager_id: f.managerId ?? null,
-            protected: f.protected ?? false,
-            provenance: JSON.stringify(
-              Object.fromEntries(
-                (Object.keys(f) as Attr[])
-                  .filter((k) => f[k] !== null && f[k] !== undefined)
-                  .map((k) => [k, at]),
-              ),
-            ),
-          })),
-        )
-        .returning(personColumns)
-        .execute()
-    } catch (err) {
-      throw referenceError(err, part.length === 1 ? part[0]! : {})
-    }
-    // RETURNING order is not promised for multi-row inserts: put rows back in input order by id.
-    const byId = new Map(rows.map((r) => [r.id, r]))
-    created.push(...ids.map((id) => toPerson(byId.get(id)!)))
+    created.push(...(await runPrepared(ctx, insertPeople(ctx, cleaned.slice(i, i + INSERT_CHUNK), at))))
   }
-  await ctx.auditMany(
-    created.map((person) => ({
-      action: 'person.create',
-      targetType: 'person',
-      targetId: person.id,
-      after: person,
-    })),
-  )
   return created
+}
+
+/**
+ * The insert of one new person, not yet sent: for a caller that sends it together with a statement
+ * that does not need its result (see runTogether), saving a round trip. `done` audits it.
+ */
+export function prepareCreatePerson(
+  ctx: WriteContext,
+  fields: PersonFields,
+): PreparedWrite<Person> & { personId: string } {
+  const insert = insertPeople(ctx, [cleanNew(fields)], provenanceEntry(ctx))
+  return { ...insert, personId: insert.ids[0]!, done: async (rows) => (await insert.done(rows))[0]! }
+}
+
+function cleanNew(fields: PersonFields): Partial<PersonFields> {
+  const f = clean(fields)
+  if (f.userName === undefined) throw invalid('userName is required')
+  return f
+}
+
+function insertPeople(
+  ctx: WriteContext,
+  part: readonly Partial<PersonFields>[],
+  at: ReturnType<typeof provenanceEntry>,
+): PreparedWrite<Person[]> & { ids: string[] } {
+  const ids = part.map(() => randomUUID())
+  const query = ctx.trx
+    .insertInto('people')
+    .values(
+      part.map((f, n) => ({
+        id: ids[n]!,
+        user_name: f.userName!,
+        display_name: f.displayName ?? null,
+        given_name: f.givenName ?? null,
+        family_name: f.familyName ?? null,
+        email: f.email ?? null,
+        employee_number: f.employeeNumber ?? null,
+        title: f.title ?? null,
+        department_id: f.departmentId ?? null,
+        manager_id: f.managerId ?? null,
+        protected: f.protected ?? false,
+        provenance: JSON.stringify(
+          Object.fromEntries(
+            (Object.keys(f) as Attr[]).filter((k) => f[k] !== null && f[k] !== undefined).map((k) => [k, at]),
+          ),
+        ),
+      })),
+    )
+    .returning(personColumns)
+    .compile()
+  return {
+    query,
+    ids,
+    failed: (err) => referenceError(err, part.length === 1 ? part[0]! : {}),
+    async done(rows) {
+      // RETURNING order is not promised for multi-row inserts: put rows back in input order by id.
+      const byId = new Map((rows as Row[]).map((r) => [r.id, r]))
+      const created = ids.map((id) => toPerson(byId.get(id)!))
+      await ctx.auditMany(
+        created.map((person) => ({
+          action: 'person.create',
+          targetType: 'person',
+          targetId: person.id,
+          after: person,
+        })),
+      )
+      return created
+    },
+  }
 }
 
 /**

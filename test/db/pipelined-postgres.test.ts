@@ -1,7 +1,9 @@
 import net, { type AddressInfo } from 'node:net'
 import { sql } from 'kysely'
 import { openDatabase, type DatabaseHandle } from '../../src/db/open-database'
-import { sendWithCommit } from '../../src/db/pipelined-postgres'
+import { randomUUID } from 'node:crypto'
+import { executeTogether, sendWithCommit } from '../../src/db/pipelined-postgres'
+import { parseSourcePolicy } from '../../src/org/source-policy'
 import { systemActor } from '../../src/org/actor'
 import { OrgStore } from '../../src/org/org-store'
 import { databaseKinds, openTestDatabase, type TestDatabase } from '../helpers/test-database'
@@ -151,6 +153,76 @@ for (const kind of databaseKinds().filter((k) => k === 'postgres')) {
           return [iso.rows[0], ro.rows[0]].map((r) => Object.values(r!)[0])
         })
       expect(seen).toEqual(['repeatable read', 'on'])
+    })
+
+    test('statements sent together share one round trip and report their outcomes one by one', async () => {
+      let outcomes: Awaited<ReturnType<typeof executeTogether>> = []
+      const trips = await roundTrips(() =>
+        handle.db
+          .transaction()
+          .execute(async (trx) => {
+            outcomes = await executeTogether(trx, [
+              sql`insert into pipeline_probe values (4) returning id`.compile(trx),
+              sql`insert into pipeline_probe values (4) returning id`.compile(trx),
+              sql`select 1`.compile(trx),
+            ])
+          })
+          .catch(() => undefined),
+      )
+      // BEGIN and the three statements in one round trip; the COMMIT (which the failure turns into a
+      // rollback) in another.
+      expect(trips).toBe(2)
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected'])
+      expect(outcomes[0]).toMatchObject({ value: { rows: [{ id: 4 }] } })
+      expect(outcomes[1]).toMatchObject({ reason: { code: '23505' } })
+      expect(outcomes[2]).toMatchObject({ reason: { code: '25P02' } })
+    })
+
+    test('a SCIM-style create (new person, new identity, audit) is three round trips', async () => {
+      const store = new OrgStore(handle.db)
+      const sourceId = randomUUID()
+      await handle.db
+        .insertInto('sources')
+        .values({ id: sourceId, type: 'scim', name: 'IdP', config: '{}' })
+        .execute()
+      const source = {
+        id: sourceId,
+        name: 'IdP',
+        precedence: 100,
+        createdAt: new Date(),
+        policy: parseSourcePolicy({}),
+      }
+      const claim = {
+        userName: 'trips@corp.example',
+        displayName: 'Round Trips',
+        givenName: null,
+        familyName: null,
+        email: 'trips@corp.example',
+        employeeNumber: null,
+        title: null,
+        departmentPath: null,
+        managerExternalId: null,
+        active: true,
+      }
+      let personId = ''
+      const trips = await roundTrips(async () => {
+        personId = (await store.write(systemActor('test'), (w) => w.applyClaim(source, { claim, raw: {} })))
+          .personId
+      })
+      // BEGIN + the look-up; the person and identity inserts; the audit append + COMMIT.
+      expect(trips).toBe(3)
+      const actions = await handle.db
+        .selectFrom('audit_events')
+        .select('action')
+        .where('target_id', 'in', [personId])
+        .execute()
+      expect(actions.map((a) => a.action)).toEqual(['person.create'])
+      const identity = await handle.db
+        .selectFrom('identities')
+        .select('person_id')
+        .where('source_id', '=', sourceId)
+        .execute()
+      expect(identity).toEqual([{ person_id: personId }])
     })
 
     test('a store write whose audit append fails (it travels with COMMIT) leaves nothing behind', async () => {

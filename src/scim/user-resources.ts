@@ -1,10 +1,11 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely'
+import { sql, type CompiledQuery, type Kysely, type RawBuilder } from 'kysely'
 import type { DB } from '../db/schema'
 import { isUuid } from '../org/write-context'
 import { ENTERPRISE_USER_URN, filterToSql, userFilterSchema } from './filter'
 import type { ListParams } from './list-params'
 import { etagOf, type ResourceContext } from './resource-location'
 import { listing, sortOrder, type Listing } from './sql-listing'
+import { isUserNameLookup, userNameLookupQuery } from './user-name-lookup'
 import { ORGSYNC_USER_URN } from './schema'
 
 /**
@@ -101,27 +102,45 @@ export async function findUser(db: Kysely<DB>, sourceId: string, id: string): Pr
     .executeTakeFirst()
 }
 
+/** The filtered users of a source, before sorting and paging. */
+function usersMatching(db: Kysely<DB>, sourceId: string, params: ListParams) {
+  const base = db
+    .selectFrom('identities as i')
+    .where('i.source_id', '=', sourceId)
+    .where('i.removed_at', 'is', null)
+  return params.filter ? base.where(filterToSql(params.filter, USER_FILTER_SCHEMA)) : base
+}
+
+/** One page of the listing, sorted and paged in SQL (ties broken by id, so pages are stable). */
+export function userPage(db: Kysely<DB>, sourceId: string, params: ListParams): CompiledQuery<UserRow> {
+  const base = usersMatching(db, sourceId, params)
+  const order = sortOrder(USER_SORTS, params)
+  return (order ? base.orderBy(order) : base)
+    .select(USER_COLUMNS)
+    .orderBy('i.id')
+    .limit(params.count)
+    .offset(params.startIndex - 1)
+    .compile()
+}
+
 export async function listUsers(
   db: Kysely<DB>,
   sourceId: string,
   params: ListParams,
 ): Promise<Listing<UserRow>> {
-  let base = db
-    .selectFrom('identities as i')
-    .where('i.source_id', '=', sourceId)
-    .where('i.removed_at', 'is', null)
-  if (params.filter) base = base.where(filterToSql(params.filter, USER_FILTER_SCHEMA))
-  const order = sortOrder(USER_SORTS, params)
+  const page =
+    (isUserNameLookup(params) && userNameLookupQuery(db, userPage, sourceId, params)) ||
+    userPage(db, sourceId, params)
   return listing(
     params,
-    () =>
-      (order ? base.orderBy(order) : base)
-        .select(USER_COLUMNS)
-        .orderBy('i.id')
-        .limit(params.count)
-        .offset(params.startIndex - 1)
-        .execute(),
+    async () => (await db.executeQuery(page as CompiledQuery<UserRow>)).rows,
     async () =>
-      Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n),
+      Number(
+        (
+          await usersMatching(db, sourceId, params)
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      ),
   )
 }

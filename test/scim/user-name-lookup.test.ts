@@ -5,7 +5,7 @@ import { userPage } from '../../src/scim/user-resources'
 import { describeEachDatabase } from '../helpers/test-database'
 
 describeEachDatabase('userName lookups from a template', (db) => {
-  const general = (sourceId: string, query: Record<string, string>) =>
+  const general = (sourceId: string, query: Record<string, unknown>) =>
     userPage(db().handle.db, sourceId, parseListParams(query))
 
   test.each([

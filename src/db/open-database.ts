@@ -1,7 +1,7 @@
 import { Kysely } from 'kysely'
-import { PGliteDialect } from 'kysely-pglite-dialect'
 import { PGlite, type Extension } from '@electric-sql/pglite'
 import pg from 'pg'
+import { PgliteDialect } from './pglite-dialect'
 import { PipelinedPostgresDialect } from './pipelined-postgres'
 import type { DB } from './schema'
 
@@ -59,7 +59,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     }
   }
   const pglite = await PGlite.create(target.dataDir ?? 'memory://', { extensions: { pg_trgm } })
-  const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
+  const db = new Kysely<DB>({ dialect: new PgliteDialect(pglite) })
   return {
     db,
     kind: 'pglite',

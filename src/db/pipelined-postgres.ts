@@ -9,6 +9,8 @@ import {
   type TransactionSettings,
 } from 'kysely'
 import type pg from 'pg'
+import { beginStatement } from './begin-statement'
+import { preparedName } from './prepared-statements'
 
 /**
  * PostgreSQL for kysely with fewer round trips per transaction. The pool's clients run in pg's
@@ -95,13 +97,7 @@ class PipelinedPostgresDriver implements Driver {
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
-    let text = 'begin'
-    if (settings.isolationLevel || settings.accessMode) {
-      text = 'start transaction'
-      if (settings.isolationLevel) text += ` isolation level ${settings.isolationLevel}`
-      if (settings.accessMode) text += ` ${settings.accessMode}`
-    }
-    asPipelined(connection).begin(CompiledQuery.raw(text))
+    asPipelined(connection).begin(CompiledQuery.raw(beginStatement(settings)))
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
@@ -121,6 +117,13 @@ class PipelinedPostgresDriver implements Driver {
     this.pool = undefined
     await pool?.end()
   }
+}
+
+/** pg's form of a statement: named where it is one to prepare once per connection. */
+function queryConfig(query: CompiledQuery): pg.QueryConfig {
+  const name = preparedName(query.sql)
+  const values = [...query.parameters]
+  return name === undefined ? { text: query.sql, values } : { name, text: query.sql, values }
 }
 
 function toResult<R>({ command, rowCount, rows }: pg.QueryResult): QueryResult<R> {
@@ -229,7 +232,7 @@ class PipelinedConnection implements DatabaseConnection {
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     if (this.pending.length === 0) {
       this.assertUsable()
-      return toResult<R>(await this.client.query(query.sql, [...query.parameters]))
+      return toResult<R>(await this.client.query(queryConfig(query)))
     }
     const [only] = await this.executeAll<R>([query])
     if (only!.status === 'rejected') throw only!.reason
@@ -264,7 +267,7 @@ class PipelinedConnection implements DatabaseConnection {
     stream?.cork?.()
     let sent: Promise<pg.QueryResult>[]
     try {
-      sent = all.map((q) => this.client.query(q.sql, [...q.parameters]))
+      sent = all.map((q) => this.client.query(queryConfig(q)))
     } finally {
       stream?.uncork?.()
     }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { sql, type Selectable } from 'kysely'
+import { prepareOnEachConnection } from '../db/prepared-statements'
 import type { LeaverAction, PeopleTable } from '../db/schema'
 import { joinPath, splitPath } from '../department-path'
 import { conflict, invalid, notFound } from '../errors'
@@ -287,14 +288,19 @@ async function lookUp(
   match: boolean,
 ): Promise<{ departments: Map<string, string>; managerId: string | null; matchId: string | null }> {
   const condition = match ? matchCondition(source, claim) : undefined
-  const row = (
-    await sql<{ departments: [string, string][] | null; manager_id: string | null; match_id: string | null }>`
+  const query = sql<{
+    departments: [string, string][] | null
+    manager_id: string | null
+    match_id: string | null
+  }>`
       select
         ${
           prefixes.length > 0
             ? // One index probe per prefix (departments_path_lower), however many departments there are.
+              // The prefixes are an array of separate values, not one array value: so the plan knows
+              // how many there are even when it is the prepared statement's generic plan.
               sql`(select json_agg(json_build_array(p.prefix, d.id))
-                   from unnest(${prefixes}::text[]) as p (prefix)
+                   from unnest(array[${sql.join(prefixes.map((p) => sql`${p}::text`))}]) as p (prefix)
                    cross join lateral (select id from departments
                                        where lower(path) = lower(p.prefix) limit 1) as d)`
             : sql`null::json`
@@ -309,8 +315,12 @@ async function lookUp(
           condition
             ? sql`(select p.id from people p where ${condition} order by p.created_at limit 1)`
             : sql`null::uuid`
-        } as match_id`.execute(ctx.trx)
-  ).rows[0]!
+        } as match_id`.compile(ctx.trx)
+  // Every claim runs it, and planning it cost PostgreSQL more than running it. Its text takes one of
+  // a few fixed shapes (department depth, with or without manager, matching rule), so it can be
+  // prepared.
+  prepareOnEachConnection(query.sql)
+  const row = (await ctx.trx.executeQuery(query)).rows[0]!
   return {
     departments: new Map(row.departments ?? []),
     managerId: row.manager_id,

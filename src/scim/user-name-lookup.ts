@@ -1,4 +1,5 @@
 import type { CompiledQuery, Kysely } from 'kysely'
+import { prepareOnEachConnection } from '../db/prepared-statements'
 import type { DB } from '../db/schema'
 import { CORE_USER_URN, type FilterNode } from './filter'
 import type { ListParams } from './list-params'
@@ -12,7 +13,8 @@ import type { ListParams } from './list-params'
  * Only where the SQL cannot depend on the values: `userName` is a text column compared case-
  * insensitively, so the value is one bound parameter, and the source, page size and offset are too.
  * If the stand-ins do not come out as exactly one parameter each, there is no template and the
- * general path serves every request.
+ * general path serves every request. On PostgreSQL the template is a prepared statement, so its
+ * parse and plan are not paid per request either (src/db/prepared-statements.ts).
  */
 const STAND_IN = {
   sourceId: '\u0001orgsync-template:source',
@@ -78,5 +80,8 @@ function buildTemplate(db: Kysely<DB>, build: BuildPage, like: ListParams): Comp
     startIndex: STAND_IN.offset + 1,
   })
   const once = (v: unknown) => compiled.parameters.filter((p) => p === v).length === 1
-  return Object.values(STAND_IN).every(once) ? compiled : null
+  if (!Object.values(STAND_IN).every(once)) return null
+  // Fixed text, bound values: PostgreSQL can plan it once per connection.
+  prepareOnEachConnection(compiled.sql)
+  return compiled
 }

@@ -1,5 +1,4 @@
 import express, { type Express, type RequestHandler } from 'express'
-import helmet from 'helmet'
 import { departmentsRoutes } from '../admin/departments-routes'
 import { peopleRoutes } from '../admin/people-routes'
 import type { SourceService } from '../admin/source-service'
@@ -34,6 +33,7 @@ import { errorHandler, notFoundHandler } from './error-handler'
 import { healthRoutes } from './health-routes'
 import { requestLogging } from './request-logging'
 import { createHttpMetrics, markRouteBase } from './metrics'
+import { securityHeaders } from './security-headers'
 
 export interface AppDeps {
   store: OrgStore
@@ -56,7 +56,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', trustProxies(deps.trustedProxies ?? []))
   app.use(requestLogging(deps.logger))
   app.use(metrics.middleware)
-  app.use(helmet())
+  app.use(securityHeaders())
   app.use(healthRoutes(deps.store.db, metrics.registry))
 
   const scimTokens = new ScimTokenAuthenticator(deps.store.db)

@@ -212,6 +212,42 @@ describeEachDatabase('org store: groups', (db) => {
     expect(await auditRows()).toHaveLength(count)
   })
 
+  test('a caller that catches the unknown-person error keeps nothing of that add', async () => {
+    const [a, b] = await people('a', 'b')
+    const g = await db().store.write(admin, (w) => w.createGroup({ displayName: 'G' }))
+    const version = async () =>
+      (await q().selectFrom('groups').select('version').where('id', '=', g.id).executeTakeFirstOrThrow())
+        .version
+    const before = await version()
+    await db().store.write(admin, async (w) => {
+      await expect(w.addGroupMembers(g.id, [a!.id, UNKNOWN])).rejects.toMatchObject({ kind: 'invalid' })
+      await w.addGroupMembers(g.id, [b!.id])
+    })
+    expect(await members(g.id)).toEqual([b!.id])
+    expect(await version()).toBe(before + 1)
+  })
+
+  test("the group's version moves once per add that changes it, however many chunks the add takes", async () => {
+    const many = await db().store.write(admin, (w) =>
+      w.createPeople(Array.from({ length: 1_203 }, (_, i) => ({ userName: `member-${i}` }))),
+    )
+    const ids = many.map((p) => p.id)
+    const g = await db().store.write(admin, (w) => w.createGroup({ displayName: 'Big' }))
+    const version = async () =>
+      (await q().selectFrom('groups').select('version').where('id', '=', g.id).executeTakeFirstOrThrow())
+        .version
+    const v0 = await version()
+    await db().store.write(admin, (w) => w.addGroupMembers(g.id, ids.slice(0, 500)))
+    expect(await version()).toBe(v0 + 1)
+    // Two chunks of 1,000 and 203, both adding people: still one step.
+    const added = await db().store.write(admin, (w) => w.addGroupMembers(g.id, ids))
+    expect(added).toEqual(ids.slice(500))
+    expect(await version()).toBe(v0 + 2)
+    await db().store.write(admin, (w) => w.addGroupMembers(g.id, ids))
+    expect(await version()).toBe(v0 + 2)
+    expect(await members(g.id)).toEqual(sorted(ids))
+  })
+
   test('removing members returns only the ids actually removed and ignores non-members', async () => {
     const [a, b, c] = await people('a', 'b', 'c')
     const g = await db().store.write(admin, async (w) => {

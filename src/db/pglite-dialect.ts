@@ -147,6 +147,8 @@ class PgliteConnection implements DatabaseConnection {
 
   /** One message to the database and its answer; a database error is thrown as PGlite throws it. */
   private async exchange(parts: Uint8Array[]): Promise<unknown[]> {
+    // PGlite's own query() says so too; its protocol entry point would fail obscurely instead.
+    if (this.pglite.closed) throw new Error('the embedded database (PGlite) is closed')
     let length = 0
     for (const part of parts) length += part.byteLength
     const message = new Uint8Array(length)

@@ -1,4 +1,6 @@
-import { sql, type Kysely } from 'kysely'
+import { PGlite } from '@electric-sql/pglite'
+import { Kysely, sql } from 'kysely'
+import { PgliteDialect } from '../../src/db/pglite-dialect'
 import { describeEachDatabase } from '../helpers/test-database'
 
 /**
@@ -83,4 +85,13 @@ describeEachDatabase('values through the database driver', (db) => {
     await expect(sql`select 1/0`.execute(kysely())).rejects.toMatchObject({ code: '22012' })
     expect((await sql<{ two: number }>`select 2 as two`.execute(kysely())).rows).toEqual([{ two: 2 }])
   })
+})
+
+test('a statement after PGlite itself was closed fails with a clear error', async () => {
+  const pglite = await PGlite.create()
+  const db = new Kysely<unknown>({ dialect: new PgliteDialect(pglite) })
+  expect((await sql<{ one: number }>`select 1 as one`.execute(db)).rows).toEqual([{ one: 1 }])
+  await pglite.close()
+  await expect(sql`select 1`.execute(db)).rejects.toThrow('the embedded database (PGlite) is closed')
+  await db.destroy()
 })

@@ -276,6 +276,12 @@ function matchCondition(source: ClaimSource, claim: PersonClaim) {
     select 1 from identities i where i.person_id = p.id and i.source_id = ${source.id} and i.removed_at is null)`
 }
 
+/** `prefixes` and nulls up to the next width of 8, 16, 32…, so the look-up's text has few shapes. */
+function padded(prefixes: readonly string[]): (string | null)[] {
+  const width = Math.max(8, 2 ** Math.ceil(Math.log2(prefixes.length)))
+  return [...prefixes, ...new Array<null>(width - prefixes.length).fill(null)]
+}
+
 /**
  * What a claim needs to know before it writes — the departments of its path that exist, its
  * manager's person, the person the matching rule finds — in one round trip.
@@ -297,10 +303,11 @@ async function lookUp(
         ${
           prefixes.length > 0
             ? // One index probe per prefix (departments_path_lower), however many departments there are.
-              // The prefixes are an array of separate values, not one array value: so the plan knows
-              // how many there are even when it is the prepared statement's generic plan.
+              // The prefixes are separate values, padded with nulls to a width of 8, 16, 32…: so even
+              // the prepared statement's generic plan knows how many there are, and a few widths cover
+              // every depth (a null prefix matches no department).
               sql`(select json_agg(json_build_array(p.prefix, d.id))
-                   from unnest(array[${sql.join(prefixes.map((p) => sql`${p}::text`))}]) as p (prefix)
+                   from unnest(array[${sql.join(padded(prefixes).map((p) => sql`${p}::text`))}]) as p (prefix)
                    cross join lateral (select id from departments
                                        where lower(path) = lower(p.prefix) limit 1) as d)`
             : sql`null::json`
@@ -317,8 +324,7 @@ async function lookUp(
             : sql`null::uuid`
         } as match_id`.compile(ctx.trx)
   // Every claim runs it, and planning it cost PostgreSQL more than running it. Its text takes one of
-  // a few fixed shapes (department depth, with or without manager, matching rule), so it can be
-  // prepared.
+  // a few fixed shapes (prefix width, with or without manager, matching rule), so it can be prepared.
   prepareOnEachConnection(query.sql)
   const row = (await ctx.trx.executeQuery(query)).rows[0]!
   return {

@@ -101,6 +101,24 @@ describeEachDatabase('SCIM pushes into the org tree', (db) => {
     expect((await person(c.personId)).departmentId).not.toBeNull()
   })
 
+  test('deep department paths (past the look-up widths of 8 and 16) are created once and found again', async () => {
+    const scim = await createScimSource(app)
+    const levels = (n: number) => Array.from({ length: n }, (_, i) => `Level ${i + 1}`).join('/')
+    for (const depth of [1, 8, 9, 17]) {
+      const first = await create(scim, user(`deep${depth}a@tree.example`, {}, { department: levels(depth) }))
+      const again = await create(scim, user(`deep${depth}b@tree.example`, {}, { department: levels(depth) }))
+      const dept = (await person(first.personId)).departmentId
+      expect(dept).not.toBeNull()
+      expect((await person(again.personId)).departmentId).toBe(dept)
+    }
+    const depts = (await (await app.api('GET', '/api/v1/departments?limit=500')).json()) as {
+      items: { path: string }[]
+    }
+    const deep = depts.items.filter((d) => d.path.startsWith('Level 1')).map((d) => d.path)
+    // One department per level: the shallower pushes' departments were found again, not duplicated.
+    expect(deep.sort()).toEqual(Array.from({ length: 17 }, (_, i) => levels(i + 1)).sort())
+  })
+
   test('a report waiting for a manager by id is bound when that manager is created (Bulk order)', async () => {
     const scim = await createScimSource(app)
     const res = await scim.request('POST', '/Bulk', {

@@ -129,7 +129,8 @@ class PgliteConnection implements DatabaseConnection {
       await this.exchange([serialize.parse({ name, text: query.sql }), serialize.sync()])
       this.parsed.add(name)
     }
-    const values = query.parameters.map(toText)
+    // As node-postgres sends them: text, or bytes for a Buffer (its second argument is internal).
+    const values = query.parameters.map((value) => prepareValue(value))
     const messages = await this.exchange([
       ...(name === undefined ? [serialize.parse({ text: query.sql })] : []),
       serialize.bind({ statement: name ?? '', values }),
@@ -185,9 +186,4 @@ class PgliteConnection implements DatabaseConnection {
       ...(affected === undefined ? {} : { numAffectedRows: BigInt(affected) }),
     }
   }
-}
-
-/** A parameter as node-postgres sends it: text, or bytes for a Buffer. */
-function toText(value: unknown): string | Uint8Array | null {
-  return prepareValue(value)
 }

@@ -35,7 +35,10 @@
  *        BENCH_GROUPS=1000    groups (the first holds half the users, at most 50,000)
  *        BENCH_DURATION=10    seconds per autocannon phase
  *        BENCH_CONNECTIONS=32 autocannon connections, and requests in flight while loading
- *        BENCH_POOL_MAX=10    PostgreSQL pool size of the server (the service's default)
+ *        BENCH_POOL_MAX=10    PostgreSQL pool size of the server (the service's default), per worker
+ *        BENCH_WORKERS=1      HTTP worker processes on PostgreSQL (the service's ORGSYNC_WORKERS), started by
+ *                             the service's own worker pool; the server's CPU and RSS are then the workers'
+ *                             and the primary's together. PGlite always has one process
  *        BENCH_PHASE_TIMEOUT=900   seconds a phase may take before the run stops with a message
  *        BENCH_START_TIMEOUT=120   seconds the server may take to start
  *        BENCH_LOG_LEVEL=warn the server's log level (pino, to stderr)
@@ -69,6 +72,12 @@ import { createLogger } from '../src/logger'
 import { OrgStore } from '../src/org/org-store'
 import { bootstrapAdmin } from '../src/startup/bootstrap-admin'
 import { buildServices } from '../src/wiring'
+import {
+  isShutdown,
+  startWorkerPool,
+  type WorkerListening,
+  type WorkerPool,
+} from '../src/startup/worker-pool'
 
 // autocannon ships no type declarations: the part of its API this file uses.
 interface CannonRequest {
@@ -108,6 +117,8 @@ const GROUPS = positiveInt(process.env.BENCH_GROUPS, 1_000)
 const DURATION_S = positiveInt(process.env.BENCH_DURATION, 10)
 const CONNECTIONS = positiveInt(process.env.BENCH_CONNECTIONS, 32)
 const POOL_MAX = positiveInt(process.env.BENCH_POOL_MAX, 10)
+/** HTTP worker processes on PostgreSQL (the service's ORGSYNC_WORKERS); PGlite always has one. */
+const WORKERS = positiveInt(process.env.BENCH_WORKERS, 1)
 const PHASE_TIMEOUT_MS = positiveInt(process.env.BENCH_PHASE_TIMEOUT, 900) * 1000
 const START_TIMEOUT_MS = positiveInt(process.env.BENCH_START_TIMEOUT, 120) * 1000
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn'
@@ -256,11 +267,19 @@ class RssSampler {
   constructor() {
     const buffer = new SharedArrayBuffer(8)
     this.peak = new BigInt64Array(buffer)
+    // With HTTP workers (BENCH_WORKERS) the server's RSS is this process's plus theirs.
     this.worker = new Worker(
-      `const { workerData } = require('node:worker_threads')
+      `const { workerData, parentPort } = require('node:worker_threads')
+       const { readFileSync } = require('node:fs')
        const peak = new BigInt64Array(workerData)
+       let pids = []
+       parentPort.on('message', (m) => { pids = m })
+       const rssOf = (pid) => {
+         try { return BigInt(readFileSync('/proc/' + pid + '/statm', 'utf8').split(' ')[1]) * 4096n } catch { return 0n }
+       }
        setInterval(() => {
-         const rss = BigInt(process.memoryUsage.rss())
+         let rss = BigInt(process.memoryUsage.rss())
+         for (const pid of pids) rss += rssOf(pid)
          if (rss > Atomics.load(peak, 0)) Atomics.store(peak, 0, rss)
        }, 100)`,
       { eval: true, workerData: buffer },
@@ -269,15 +288,53 @@ class RssSampler {
     this.reset()
   }
 
+  /** Adds these processes' RSS to every sample from now on. */
+  follow(pids: number[]): void {
+    this.followed = pids
+    this.worker.postMessage(pids)
+  }
+
+  private followed: number[] = []
+
+  private now(): bigint {
+    return this.followed.reduce(
+      (sum, pid) => sum + BigInt(rssMb(pid) * MB),
+      BigInt(process.memoryUsage.rss()),
+    )
+  }
+
   reset(): void {
-    Atomics.store(this.peak, 0, BigInt(process.memoryUsage.rss()))
+    Atomics.store(this.peak, 0, this.now())
   }
 
   get peakMb(): number {
-    const now = BigInt(process.memoryUsage.rss())
+    const now = this.now()
     if (now > Atomics.load(this.peak, 0)) Atomics.store(this.peak, 0, now)
     return Number(Atomics.load(this.peak, 0)) / MB
   }
+}
+
+function rssMb(pid: number): number {
+  try {
+    return (Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096) / MB
+  } catch {
+    return 0
+  }
+}
+
+/** CPU of other processes of ours (the HTTP workers), from /proc, in ms. */
+function processesCpuMs(pids: readonly number[]): number {
+  let ticks = 0
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(f[11]) + Number(f[12])
+    } catch {
+      // exited: its time is no longer readable
+    }
+  }
+  return ticks * CLOCK_TICK_MS
 }
 
 /** CPU of the local PostgreSQL server (every postgres process and its reaped children), in ms. */
@@ -359,11 +416,16 @@ async function serverProcess(store: StoreKind): Promise<void> {
   )
 
   const sampler = new RssSampler()
+  let pool: WorkerPool | undefined
   const t0 = performance.now()
-  const cpu0 = process.cpuUsage()
+  /** This process and its HTTP workers, if any. */
+  const serverCpu = () => cpuMs(process.cpuUsage()) + processesCpuMs(pool?.pids() ?? [])
+  const cpu0 = serverCpu()
   const pg0 = store === 'postgres' ? postgresCpuMs() : null
   let handle: DatabaseHandle | undefined
   let server: Server | undefined
+  let dbUrl: string | undefined
+  const secretKey = randomBytes(32)
   const adminToken = `bench-admin-${randomBytes(16).toString('hex')}`
   const boot = async (): Promise<string> => {
     let open: () => Promise<DatabaseHandle>
@@ -382,6 +444,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
         }))
       process.stderr.write(`  created scratch database ${name}\n`)
       const target = url.toString()
+      dbUrl = target
       open = () => openDatabase({ kind: 'postgres', url: target, poolMax: POOL_MAX })
     } else {
       open = () => openDatabase({ kind: 'pglite' })
@@ -400,10 +463,20 @@ async function serverProcess(store: StoreKind): Promise<void> {
     await bootstrapAdmin(orgStore, adminToken)
     const services = buildServices({
       store: orgStore,
-      box: new SecretBox(randomBytes(32)),
+      box: new SecretBox(secretKey),
       connectors: connectorRegistry,
       logger,
     })
+    if (store === 'postgres' && WORKERS > 1) {
+      pool = await startWorkerPool({
+        size: WORKERS,
+        logger,
+        env: { BENCH_CHILD: 'worker', BENCH_WORKER_DB: dbUrl!, BENCH_WORKER_KEY: secretKey.toString('hex') },
+        onGiveUp: (reason) => quit(1, `server workers keep dying: ${reason}`),
+      })
+      sampler.follow(pool.pids())
+      return pool.url
+    }
     const app = createApp({ store: orgStore, ...services, logger })
     const listening = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s))
@@ -444,7 +517,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
     p99: null,
     max: null,
     non2xx: null,
-    serverCpuMs: cpuMs(process.cpuUsage(cpu0)),
+    serverCpuMs: serverCpu() - cpu0,
     pgCpuMs: pg0 !== null && pgBoot !== null ? pgBoot - pg0 : null,
     clientCpuMs: null,
     peakRssMb: sampler.peakMb,
@@ -458,7 +531,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
   )
 
   // The client: a process of its own, so load generation never runs on the server's event loop.
-  let mark = { cpu: process.cpuUsage(), pg: store === 'postgres' ? postgresCpuMs() : null }
+  let mark = { cpu: serverCpu(), pg: store === 'postgres' ? postgresCpuMs() : null }
   const c = spawn(process.execPath, [...process.execArgv, __filename], {
     env: { ...process.env, BENCH_CHILD: 'client', BENCH_STORE: store },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -469,7 +542,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
     switch (m.type) {
       case 'mark':
         sampler.reset()
-        mark = { cpu: process.cpuUsage(), pg: store === 'postgres' ? postgresCpuMs() : null }
+        mark = { cpu: serverCpu(), pg: store === 'postgres' ? postgresCpuMs() : null }
         c.send({ type: 'marked' } satisfies ToClient)
         break
       case 'settle': {
@@ -487,7 +560,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
         c.send({
           type: 'measured',
           peakRssMb: sampler.peakMb,
-          cpuMs: cpuMs(process.cpuUsage(mark.cpu)),
+          cpuMs: serverCpu() - mark.cpu,
           pgCpuMs: mark.pg !== null && pgNow !== null ? pgNow - mark.pg : null,
         } satisfies ToClient)
         break
@@ -515,13 +588,14 @@ async function serverProcess(store: StoreKind): Promise<void> {
       ...bootResult,
       phase: 'whole run (maxRSS of the server process)',
       ms: performance.now() - t0,
-      serverCpuMs: cpuMs(process.cpuUsage(cpu0)),
+      serverCpuMs: serverCpu() - cpu0,
       pgCpuMs: pg0 !== null ? (postgresCpuMs() ?? pg0) - pg0 : null,
-      peakRssMb: process.resourceUsage().maxRSS / 1024,
+      peakRssMb: pool ? sampler.peakMb : process.resourceUsage().maxRSS / 1024,
     },
   })
   stopping = true
   try {
+    await pool?.close()
     server?.closeAllConnections()
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
     await handle?.close()
@@ -532,6 +606,39 @@ async function serverProcess(store: StoreKind): Promise<void> {
   }
   await told
   process.exit(0)
+}
+
+/**
+ * One HTTP worker of the PostgreSQL server process (BENCH_WORKERS > 1), started by the service's own
+ * worker pool: the app on the scratch database the primary created and migrated, on the shared port.
+ */
+async function workerProcess(): Promise<void> {
+  const handle = await openDatabase({
+    kind: 'postgres',
+    url: process.env.BENCH_WORKER_DB!,
+    poolMax: POOL_MAX,
+  })
+  const logger = createLogger(LOG_LEVEL, pino.destination({ fd: 2, sync: false }))
+  const store = new OrgStore(handle.db, { parallelWrites: handle.parallelWrites })
+  const box = new SecretBox(Buffer.from(process.env.BENCH_WORKER_KEY!, 'hex'))
+  const services = buildServices({ store, box, connectors: connectorRegistry, logger })
+  const app = createApp({ store, ...services, logger })
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s))
+    s.once('error', reject)
+  })
+  const stop = () => {
+    server.closeAllConnections()
+    server.close(() => void handle.close().finally(() => process.exit(0)))
+  }
+  process.on('message', (m: unknown) => {
+    if (isShutdown(m)) stop()
+  })
+  process.on('disconnect', stop)
+  process.send?.({
+    type: 'orgsync:listening',
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+  } satisfies WorkerListening)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1204,7 +1311,8 @@ function report(results: PhaseResult[], versions: string[], fatal: string[]): vo
       '(the targets are for 100,000 users and 1,000 groups)'
   console.log(
     `\nSCIM server over HTTP: ${scale}; big group ${BIG_GROUP.toLocaleString('en')} members; ` +
-      `${CONNECTIONS} connections, ${DURATION_S} s per autocannon phase\n`,
+      `${CONNECTIONS} connections, ${DURATION_S} s per autocannon phase; ` +
+      `${WORKERS > 1 ? `PostgreSQL served by ${WORKERS} HTTP workers (server CPU and RSS are their sum with the primary's)` : 'one server process'}\n`,
   )
   const rows = results.map((r) => [
     r.store === 'postgres' ? 'PostgreSQL' : 'PGlite',
@@ -1327,6 +1435,7 @@ async function parent(): Promise<void> {
 
 const role = process.env.BENCH_CHILD
 if (role === 'postgres' || role === 'pglite') void serverProcess(role)
+else if (role === 'worker') void workerProcess()
 else if (role === 'client') {
   const store = process.env.BENCH_STORE === 'pglite' ? 'pglite' : 'postgres'
   void clientProcess(store)

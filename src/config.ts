@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
 import { parseCidr } from './admin/network-policy'
@@ -6,6 +7,8 @@ import { parseCidr } from './admin/network-policy'
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
 }
+
+const MAX_WORKERS = 64
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -108,6 +111,20 @@ const envSchema = z.object({
       return key
     }),
   SHUTDOWN_TIMEOUT_SECONDS: integer('SHUTDOWN_TIMEOUT_SECONDS', 1, 3600, 30),
+  ORGSYNC_WORKERS: z
+    .string()
+    .optional()
+    .transform((raw, ctx): number | 'auto' => {
+      const v = (raw ?? '').trim().toLowerCase()
+      if (v === '') return 1
+      if (v === 'auto') return 'auto'
+      if (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= MAX_WORKERS) return Number(v)
+      ctx.addIssue({
+        code: 'custom',
+        message: `ORGSYNC_WORKERS must be auto or an integer from 1 to ${MAX_WORKERS}, got ${JSON.stringify(raw)}`,
+      })
+      return z.NEVER
+    }),
   ORGSYNC_TRUSTED_PROXIES: z
     .string()
     .optional()
@@ -156,6 +173,11 @@ export interface Config {
    * address is always its socket's peer.
    */
   readonly trustedProxies: readonly string[]
+  /**
+   * HTTP worker processes (ORGSYNC_WORKERS): 1 serves from this process; more fork a node cluster
+   * whose workers are replicas on the one PostgreSQL database. Always 1 on the embedded store.
+   */
+  readonly workers: number
 }
 
 /** Parses the environment once. Throws ConfigError with one line naming every bad variable. */
@@ -170,6 +192,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'ORGSYNC_SECRET_KEY is required with DATABASE_URL: every replica must share the key that encrypts connector credentials (e.g. `openssl rand -base64 32`)',
     )
   }
+  if (!e.DATABASE_URL && typeof e.ORGSYNC_WORKERS === 'number' && e.ORGSYNC_WORKERS > 1) {
+    throw new ConfigError(
+      `ORGSYNC_WORKERS=${e.ORGSYNC_WORKERS} needs DATABASE_URL: the embedded store belongs to one process (unset ORGSYNC_WORKERS or use PostgreSQL)`,
+    )
+  }
+  const workers =
+    e.ORGSYNC_WORKERS !== 'auto'
+      ? e.ORGSYNC_WORKERS
+      : e.DATABASE_URL
+        ? Math.min(availableParallelism(), MAX_WORKERS)
+        : 1
   const database: Database = e.DATABASE_URL
     ? { kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX }
     : { kind: 'pglite', dataDir: path.join(e.DATA_DIR, 'pglite') }
@@ -183,5 +216,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: e.ORGSYNC_SECRET_KEY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     trustedProxies: Object.freeze(e.ORGSYNC_TRUSTED_PROXIES),
+    workers,
   })
 }

@@ -52,13 +52,16 @@ export async function openConfiguredDatabase(config: Config): Promise<DatabaseHa
   }
 }
 
-export async function startService(
-  config: Config,
-  logger: Logger,
-  options: ServiceOptions,
-): Promise<RunningService> {
+interface PreparedDatabase {
+  handle: DatabaseHandle
+  box: SecretBox
+  store: OrgStore
+  bootstrap: BootstrapResult
+}
+
+/** Opens the database, migrates it, checks the secret key and makes sure an admin exists. */
+async function openPrepared(config: Config, logger: Logger): Promise<PreparedDatabase> {
   const handle = await openConfiguredDatabase(config)
-  let server: Server | undefined
   try {
     const applied = await migrateToLatest(handle.db).catch((err: unknown) => {
       throw new Error(`database (${handle.kind}): ${err instanceof Error ? err.message : String(err)}`, {
@@ -71,7 +74,31 @@ export async function startService(
     const store = new OrgStore(handle.db, { parallelWrites: handle.parallelWrites })
     const bootstrap = await bootstrapAdmin(store, config.adminToken)
     logger.info({ outcome: bootstrap.outcome }, 'admin bootstrap')
+    return { handle, box, store, bootstrap }
+  } catch (err) {
+    await handle.close().catch(() => undefined)
+    throw err
+  }
+}
 
+/**
+ * The one-time part of a start, for a cluster primary before it forks its workers: migrations and
+ * the first admin happen once, and a generated admin token is printed once, by the primary.
+ */
+export async function prepareDatabase(config: Config, logger: Logger): Promise<BootstrapResult> {
+  const prepared = await openPrepared(config, logger)
+  await prepared.handle.close()
+  return prepared.bootstrap
+}
+
+export async function startService(
+  config: Config,
+  logger: Logger,
+  options: ServiceOptions,
+): Promise<RunningService> {
+  const { handle, box, store, bootstrap } = await openPrepared(config, logger)
+  let server: Server | undefined
+  try {
     const services = buildServices({ store, box, connectors: options.connectors, logger })
     const app = createApp({
       store,

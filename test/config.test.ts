@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { ConfigError, loadConfig, parseSecretKey } from '../src/config'
 
@@ -16,7 +17,30 @@ describe('configuration from the environment', () => {
     expect(c.database).toEqual({ kind: 'pglite', dataDir: path.resolve('data', 'pglite') })
     expect(c.shutdownTimeoutMs).toBe(30_000)
     expect(c.trustedProxies).toEqual([])
+    expect(c.workers).toBe(1)
     expect(Object.isFrozen(c)).toBe(true)
+  })
+
+  test('ORGSYNC_WORKERS: a count or auto on PostgreSQL; never more than one on the embedded store', () => {
+    const pg = { DATABASE_URL: 'postgres://u@db/orgsync', ORGSYNC_SECRET_KEY: KEY_B64 }
+    expect(loadConfig({ ...pg, ORGSYNC_WORKERS: '3' }).workers).toBe(3)
+    expect(loadConfig({ ...pg, ORGSYNC_WORKERS: ' AUTO ' }).workers).toBe(
+      Math.min(availableParallelism(), 64),
+    )
+    expect(loadConfig({ ...pg, ORGSYNC_WORKERS: '' }).workers).toBe(1)
+    // auto means "as many as make sense": one where the store is this process's own.
+    expect(loadConfig({ ORGSYNC_WORKERS: 'auto' }).workers).toBe(1)
+    expect(loadConfig({ ORGSYNC_WORKERS: '1' }).workers).toBe(1)
+    expect(() => loadConfig({ ORGSYNC_WORKERS: '2' })).toThrow(
+      new ConfigError(
+        'ORGSYNC_WORKERS=2 needs DATABASE_URL: the embedded store belongs to one process (unset ORGSYNC_WORKERS or use PostgreSQL)',
+      ),
+    )
+    for (const bad of ['0', '65', '-1', '1.5', 'many']) {
+      expect(() => loadConfig({ ...pg, ORGSYNC_WORKERS: bad })).toThrow(
+        `ORGSYNC_WORKERS must be auto or an integer from 1 to 64, got ${JSON.stringify(bad)}`,
+      )
+    }
   })
 
   test('DATABASE_URL selects PostgreSQL and then requires ORGSYNC_SECRET_KEY', () => {

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster'
 import { Command } from 'commander'
 import { connectorRegistry } from '../../connectors'
 import { version } from '../../package.json'
-import { ConfigError, loadConfig } from '../config'
+import { ConfigError, loadConfig, type Config } from '../config'
 import { migrateToLatest } from '../db/migrate'
-import { createLogger } from '../logger'
-import { openConfiguredDatabase, startService } from '../service'
+import { createLogger, type Logger } from '../logger'
+import { openConfiguredDatabase, prepareDatabase, startService } from '../service'
+import { isShutdown, startWorkerPool, type WorkerListening } from '../startup/worker-pool'
 import { bootstrapTokenBanner } from './banner'
 import { auditVerifyCommand } from './audit-command'
 import { importCommand } from './import-command'
@@ -25,12 +27,51 @@ function fail(err: unknown): never {
 async function serve(): Promise<void> {
   const config = loadConfig()
   const logger = createLogger(config.logLevel)
+  if (cluster.isWorker) return serveAsWorker(config, logger)
+  if (config.workers > 1) return servePool(config, logger)
   const service = await startService(config, logger, { connectors: connectorRegistry })
   if (service.bootstrap.generatedToken) {
     process.stdout.write(bootstrapTokenBanner(service.url, service.bootstrap.generatedToken))
   }
   process.stdout.write(`orgsync is ready at ${service.url} (stop with Ctrl-C)\n`)
   exitOnSignals(() => service.close(), { timeoutMs: config.shutdownTimeoutMs, logger })
+}
+
+/** The cluster primary: prepares the database once, then runs the workers that serve. */
+async function servePool(config: Config, logger: Logger): Promise<void> {
+  const bootstrap = await prepareDatabase(config, logger)
+  const pool = await startWorkerPool({
+    size: config.workers,
+    logger,
+    onGiveUp: (reason) => fail(new Error(`workers keep dying: ${reason}`)),
+  })
+  if (bootstrap.generatedToken) process.stdout.write(bootstrapTokenBanner(pool.url, bootstrap.generatedToken))
+  process.stdout.write(`orgsync is ready at ${pool.url} with ${pool.size} workers (stop with Ctrl-C)\n`)
+  exitOnSignals(() => pool.close(), {
+    timeoutMs: config.shutdownTimeoutMs,
+    logger,
+    onForce: (signal) => pool.signal(signal),
+  })
+}
+
+/** A cluster worker: one replica of the service; its primary tells it when to stop. */
+async function serveAsWorker(config: Config, logger: Logger): Promise<void> {
+  const stopping: { stop?: (reason: string) => void; asked?: string } = {}
+  const ask = (reason: string) => (stopping.stop ? stopping.stop(reason) : (stopping.asked ??= reason))
+  // Listening before the service starts: a stop asked for during start-up is not lost.
+  process.on('message', (m: unknown) => {
+    if (isShutdown(m)) ask('asked by the primary')
+  })
+  process.on('disconnect', () => ask('the primary went away'))
+  const workerLogger = logger.child({ worker: cluster.worker?.id })
+  const service = await startService(config, workerLogger, { connectors: connectorRegistry })
+  const stop = exitOnSignals(() => service.close(), {
+    timeoutMs: config.shutdownTimeoutMs,
+    logger: workerLogger,
+  })
+  stopping.stop = stop
+  process.send?.({ type: 'orgsync:listening', url: service.url } satisfies WorkerListening)
+  if (stopping.asked) stop(stopping.asked)
 }
 
 async function migrate(): Promise<void> {

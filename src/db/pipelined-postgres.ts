@@ -8,7 +8,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely'
-import type pg from 'pg'
+import pg from 'pg'
 import { beginStatement } from './begin-statement'
 import { preparedName } from './prepared-statements'
 
@@ -79,25 +79,24 @@ export async function executeTogether(
 }
 
 class PipelinedPostgresDriver implements Driver {
-  private connections = new WeakMap<pg.PoolClient, PipelinedConnection>()
+  private readonly lane: SharedLane
 
-  constructor(private pool: pg.Pool | undefined) {}
+  constructor(private pool: pg.Pool | undefined) {
+    this.lane = new SharedLane(pool!.options)
+  }
 
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
     if (!this.pool) throw new Error('the database driver is already destroyed')
-    const client = await this.pool.connect()
-    let connection = this.connections.get(client)
-    if (!connection) {
-      connection = new PipelinedConnection(client)
-      this.connections.set(client, connection)
-    }
-    return connection
+    // No pooled client yet: a lone prepared statement may never need one (see SharedLane).
+    return new PipelinedConnection(this.pool, this.lane)
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
-    asPipelined(connection).begin(CompiledQuery.raw(beginStatement(settings)))
+    const pipelined = asPipelined(connection)
+    await pipelined.checkOut()
+    pipelined.begin(CompiledQuery.raw(beginStatement(settings)))
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
@@ -115,7 +114,107 @@ class PipelinedPostgresDriver implements Driver {
   async destroy(): Promise<void> {
     const pool = this.pool
     this.pool = undefined
+    await this.lane.close()
     await pool?.end()
+  }
+}
+
+/** Past this, the lane's oldest statement is a slow one: new statements go to the pool instead. */
+const LANE_STALL_MS = 5
+const LANE_MAX_IN_FLIGHT = 64
+
+/**
+ * One connection of its own, outside the pool, on which the prepared statements (the fixed, hot
+ * look-ups: see prepared-statements.ts) run when no transaction needs them: concurrent requests'
+ * look-ups travel in one write and come back in one read, where each would otherwise check out a
+ * pooled client and cost both processes a write, a read and a wake-up of its own. On this machine
+ * those socket calls were the largest single cost of a SCIM `userName eq` GET.
+ *
+ * Each statement still has its own Sync, so one's error is its own. Statements answer in order, so
+ * a slow one would hold up the ones behind it: when the oldest outstanding statement has run longer
+ * than LANE_STALL_MS, or too many are outstanding, new ones check out a pooled client as before.
+ */
+class SharedLane {
+  private client: pg.Client | undefined
+  private connecting: Promise<pg.Client> | undefined
+  /** When each outstanding statement was sent, oldest first (they complete in that order). */
+  private readonly sentAt: number[] = []
+  private corked = false
+  private closed = false
+
+  constructor(private readonly config: pg.ClientConfig) {}
+
+  available(): boolean {
+    if (this.closed) return false
+    const outstanding = this.sentAt.length
+    return (
+      outstanding === 0 ||
+      (outstanding < LANE_MAX_IN_FLIGHT && performance.now() - this.sentAt[0]! < LANE_STALL_MS)
+    )
+  }
+
+  async execute(query: CompiledQuery): Promise<pg.QueryResult> {
+    const client = this.client ?? (await this.connect())
+    this.corkUntilNextTurn(client)
+    this.sentAt.push(performance.now())
+    try {
+      return await client.query(queryConfig(query))
+    } catch (err) {
+      if (!isServerError(err) || endsSession(err)) this.discard(client)
+      throw err
+    } finally {
+      this.sentAt.shift()
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    const client = this.client ?? (await this.connecting?.catch(() => undefined))
+    this.client = undefined
+    this.connecting = undefined
+    await client?.end().catch(() => undefined)
+  }
+
+  /** Statements sent during this turn of the event loop leave in one write, at its check phase. */
+  private corkUntilNextTurn(client: pg.Client): void {
+    const stream = (client as unknown as CorkableClient).connection?.stream
+    if (this.corked || !stream?.cork || !stream.uncork) return
+    this.corked = true
+    stream.cork()
+    setImmediate(() => {
+      this.corked = false
+      stream.uncork!()
+    })
+  }
+
+  private connect(): Promise<pg.Client> {
+    this.connecting ??= (async () => {
+      const client = new pg.Client(this.config)
+      // A lost server must not crash the process: the statements in flight fail, the next reconnects.
+      client.on('error', () => this.discard(client))
+      client.on('end', () => this.discard(client))
+      try {
+        await client.connect()
+      } catch (err) {
+        this.connecting = undefined
+        throw err
+      }
+      if (this.closed) {
+        await client.end().catch(() => undefined)
+        throw new Error('the database driver is already destroyed')
+      }
+      this.client = client
+      return client
+    })()
+    return this.connecting
+  }
+
+  private discard(client: pg.Client): void {
+    if (this.client === client) {
+      this.client = undefined
+      this.connecting = undefined
+    }
+    client.end().catch(() => undefined)
   }
 }
 
@@ -147,6 +246,12 @@ function isServerError(err: unknown): boolean {
   )
 }
 
+/** A FATAL (or PANIC) error from the server: it has closed the session (pg_terminate_backend, shutdown). */
+function endsSession(err: unknown): boolean {
+  const severity = (err as { severity?: unknown }).severity
+  return severity === 'FATAL' || severity === 'PANIC'
+}
+
 function asPipelined(connection: DatabaseConnection): PipelinedConnection {
   if (!(connection instanceof PipelinedConnection)) throw new Error('not a pipelined PostgreSQL connection')
   return connection
@@ -164,8 +269,23 @@ class PipelinedConnection implements DatabaseConnection {
   /** BEGIN is still in `pending`: nothing of the transaction has reached the server yet. */
   private beginPending = false
   private broken = false
+  /** The pooled client, once something needs one (a transaction, or a statement the lane does not take). */
+  private checkedOut: pg.PoolClient | undefined
 
-  constructor(private readonly client: pg.PoolClient) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly lane: SharedLane,
+  ) {}
+
+  async checkOut(): Promise<pg.PoolClient> {
+    this.checkedOut ??= await this.pool.connect()
+    return this.checkedOut
+  }
+
+  private get client(): pg.PoolClient {
+    if (!this.checkedOut) throw new Error('no pooled client checked out on this connection')
+    return this.checkedOut
+  }
 
   begin(query: CompiledQuery): void {
     this.assertUsable()
@@ -222,7 +342,8 @@ class PipelinedConnection implements DatabaseConnection {
 
   release(): void {
     // A connection given back mid-transaction (or with a failed rollback) is not fit for reuse.
-    this.client.release(this.broken || this.inTransaction || this.pending.length > 0)
+    this.checkedOut?.release(this.broken || this.inTransaction || this.pending.length > 0)
+    this.checkedOut = undefined
     this.broken = false
     this.inTransaction = false
     this.beginPending = false
@@ -232,7 +353,10 @@ class PipelinedConnection implements DatabaseConnection {
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     if (this.pending.length === 0) {
       this.assertUsable()
-      return toResult<R>(await this.client.query(queryConfig(query)))
+      if (!this.inTransaction && !this.checkedOut && preparedName(query.sql) && this.lane.available())
+        return toResult<R>(await this.lane.execute(query))
+      const client = await this.checkOut()
+      return toResult<R>(await client.query(queryConfig(query)))
     }
     const [only] = await this.executeAll<R>([query])
     if (only!.status === 'rejected') throw only!.reason
@@ -242,6 +366,7 @@ class PipelinedConnection implements DatabaseConnection {
   /** The statements (and what is pending), in one write; each one's outcome on its own. */
   async executeAll<R>(queries: readonly CompiledQuery[]): Promise<PromiseSettledResult<QueryResult<R>>[]> {
     this.assertUsable()
+    await this.checkOut()
     const settled = await this.send(queries)
     return settled.map((s) =>
       s.status === 'rejected' ? s : { status: 'fulfilled', value: toResult<R>(s.value) },

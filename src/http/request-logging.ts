@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { RequestHandler } from 'express'
+import express, { type Request, type RequestHandler } from 'express'
 import type { Logger } from '../logger'
 
 declare module 'http' {
@@ -13,6 +13,29 @@ declare module 'http' {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 const PROBES = new Set(['/healthz', '/readyz', '/metrics'])
+
+const BASE_LOGGER = Symbol('orgsync.requestLogging.base')
+const CHILD_LOGGER = Symbol('orgsync.requestLogging.child')
+type LoggedRequest = Request & { [BASE_LOGGER]?: Logger; [CHILD_LOGGER]?: Logger }
+
+// `req.log`, on the prototype every express request shares: defining it on each request instead
+// (Object.defineProperty with a getter) cost more than the rest of the logging together.
+Object.defineProperty(express.request, 'log', {
+  configurable: true,
+  enumerable: false,
+  get(this: LoggedRequest): Logger | undefined {
+    const base = this[BASE_LOGGER]
+    if (!base) return undefined
+    return (this[CHILD_LOGGER] ??= base.child({
+      req: {
+        id: this.id,
+        method: this.method,
+        url: this.originalUrl,
+        remoteAddress: this.socket.remoteAddress,
+      },
+    }))
+  },
+})
 
 /**
  * Request ids and one compact log line per request (`request completed`, or `request errored` for a
@@ -29,15 +52,7 @@ export function requestLogging(logger: Logger): RequestHandler {
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     req.id = id
     res.setHeader('X-Request-Id', id)
-    let child: Logger | undefined
-    Object.defineProperty(req, 'log', {
-      configurable: true,
-      enumerable: false,
-      get: () =>
-        (child ??= logger.child({
-          req: { id, method: req.method, url: req.originalUrl, remoteAddress: req.socket.remoteAddress },
-        })),
-    })
+    ;(req as LoggedRequest)[BASE_LOGGER] = logger
     if (!PROBES.has(req.path)) {
       const started = performance.now()
       res.once('close', () => {

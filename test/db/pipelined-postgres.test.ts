@@ -1,8 +1,9 @@
 import net, { type AddressInfo } from 'node:net'
-import { sql } from 'kysely'
+import { CompiledQuery, sql } from 'kysely'
 import { openDatabase, type DatabaseHandle } from '../../src/db/open-database'
 import { randomUUID } from 'node:crypto'
 import { executeTogether, sendWithCommit } from '../../src/db/pipelined-postgres'
+import { prepareOnEachConnection } from '../../src/db/prepared-statements'
 import { parseSourcePolicy } from '../../src/org/source-policy'
 import { systemActor } from '../../src/org/actor'
 import { OrgStore } from '../../src/org/org-store'
@@ -257,6 +258,82 @@ for (const kind of databaseKinds().filter((k) => k === 'postgres')) {
         .where('target_id', '=', created.id)
         .execute()
       expect(audited.map((a) => a.action)).toEqual(['department.create'])
+    })
+
+    describe('prepared statements outside a transaction (the shared lane)', () => {
+      const echo = 'select $1::int as n, pg_backend_pid() as pid'
+      const divide = 'select 10 / $1::int as n'
+      const sleeper = 'select pg_sleep($1::float8) as slept'
+      beforeAll(() => {
+        for (const text of [echo, divide, sleeper]) prepareOnEachConnection(text)
+      })
+      const run = <R>(text: string, value: number) =>
+        handle.db.executeQuery<R>(CompiledQuery.raw(text, [value])).then((r) => r.rows[0]!)
+      /** The lane's backend: the connection of the process other than the pool's one client. */
+      const lanePid = async () => (await run<{ pid: number }>(echo, 0)).pid
+
+      test('concurrent ones share one connection and one write, each with its own answer', async () => {
+        const pid = await lanePid()
+        let answers: { n: number; pid: number }[] = []
+        const trips = await roundTrips(async () => {
+          answers = await Promise.all(
+            Array.from({ length: 20 }, (_, i) => run<{ n: number; pid: number }>(echo, i)),
+          )
+        })
+        // Through the pool's one client they would take 20 round trips, one after another.
+        expect(trips).toBe(1)
+        expect(answers).toEqual(Array.from({ length: 20 }, (_, i) => ({ n: i, pid })))
+        // Not the pool's client: a transaction runs on another backend.
+        const inTransaction = await handle.db
+          .transaction()
+          .execute(
+            async (trx) => (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)).rows[0]!,
+          )
+        expect(inTransaction.pid).not.toBe(pid)
+      })
+
+      test('one that fails fails alone: those sent with it still answer', async () => {
+        const outcomes = await Promise.allSettled([
+          run<{ n: number }>(divide, 5),
+          run<{ n: number }>(divide, 0),
+          run<{ n: number }>(divide, 2),
+        ])
+        expect(outcomes).toEqual([
+          { status: 'fulfilled', value: { n: 2 } },
+          { status: 'rejected', reason: expect.objectContaining({ code: '22012' }) },
+          { status: 'fulfilled', value: { n: 5 } },
+        ])
+      })
+
+      test('behind a slow one, new ones take a pooled client instead of waiting', async () => {
+        const pid = await lanePid()
+        let slowDone = false
+        const slow = run(sleeper, 2).then(() => (slowDone = true))
+        // Wait until the server reports the slow statement running for longer than the lane's limit.
+        for (;;) {
+          const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+            where pid = ${pid} and state = 'active' and now() - query_start > interval '20 ms'`.execute(
+            handle.db,
+          )
+          if (rows[0]!.n === 1) break
+        }
+        const fast = await run<{ n: number; pid: number }>(echo, 42)
+        expect(fast.n).toBe(42)
+        expect(fast.pid).not.toBe(pid)
+        expect(slowDone).toBe(false)
+        await slow
+      })
+
+      test('a lane whose backend is killed costs at most the statement in flight; the next ones reconnect', async () => {
+        const pid = await lanePid()
+        await sql`select pg_terminate_backend(${pid})`.execute(handle.db)
+        const first = await run<{ n: number; pid: number }>(echo, 1).catch((err: Error) => err)
+        if (first instanceof Error) expect(first.message).toMatch(/terminat|closed|Connection/i)
+        else expect(first.pid).not.toBe(pid)
+        const next = await run<{ n: number; pid: number }>(echo, 2)
+        expect(next.n).toBe(2)
+        expect(next.pid).not.toBe(pid)
+      })
     })
   })
 }

@@ -65,7 +65,7 @@ import pino from 'pino'
 import { connectorRegistry } from '../connectors'
 import { SecretBox } from '../src/crypto/secret-box'
 import { migrateToLatest } from '../src/db/migrate'
-import { keepStatistics } from '../src/db/statistics-keeper'
+import { keepStatistics, type StatisticsKeeper } from '../src/db/statistics-keeper'
 import { openDatabase, type DatabaseHandle } from '../src/db/open-database'
 import { createApp } from '../src/http/app'
 import { createLogger } from '../src/logger'
@@ -417,6 +417,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
 
   const sampler = new RssSampler()
   let pool: WorkerPool | undefined
+  let statistics: StatisticsKeeper | undefined
   const t0 = performance.now()
   /** This process and its HTTP workers, if any. */
   const serverCpu = () => cpuMs(process.cpuUsage()) + processesCpuMs(pool?.pids() ?? [])
@@ -459,7 +460,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
     const orgStore = new OrgStore(handle.db, { parallelWrites: handle.parallelWrites })
     // As the service does where the database keeps no statistics of its own (PGlite; this machine's
     // PostgreSQL runs with autovacuum off), at autovacuum's pace rather than the service's minute.
-    keepStatistics(handle.db as unknown as Kysely<never>, logger, 15_000)
+    statistics = keepStatistics(handle.db as unknown as Kysely<never>, logger, 15_000)
     await bootstrapAdmin(orgStore, adminToken)
     const services = buildServices({
       store: orgStore,
@@ -596,6 +597,8 @@ async function serverProcess(store: StoreKind): Promise<void> {
   stopping = true
   try {
     await pool?.close()
+    // A refresh due now would run on a closed database.
+    await statistics?.stop()
     server?.closeAllConnections()
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
     await handle?.close()

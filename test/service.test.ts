@@ -75,6 +75,10 @@ describe('the service on the embedded store', () => {
 })
 
 const pgUrl = process.env.TEST_DATABASE_URL
+if (!pgUrl) {
+  // Global setup prints that PostgreSQL runs are skipped; this file says which test it has not run.
+  test.skip('the service on PostgreSQL: skipped, TEST_DATABASE_URL is not set (PostgreSQL only)', () => {})
+}
 ;(pgUrl ? describe : describe.skip)('the service on PostgreSQL', () => {
   const name = `orgsync_test_service_${randomBytes(4).toString('hex')}`
   beforeAll(() => onServer(pgUrl!, [`create database ${name} template ${templateDatabase()}`]))

@@ -62,7 +62,8 @@ export function startWorkerPool(options: WorkerPoolOptions): Promise<WorkerPool>
   let closing: Promise<void> | undefined
   let url = ''
 
-  const stopAll = (): Promise<void> =>
+  /** `message`: finish requests in flight first; `signal`: SIGTERM, for workers that never served. */
+  const stopAll = (how: 'message' | 'signal' = 'message'): Promise<void> =>
     (closing ??= new Promise<void>((resolve) => {
       if (live.size === 0) return resolve()
       const done = () => {
@@ -70,9 +71,9 @@ export function startWorkerPool(options: WorkerPoolOptions): Promise<WorkerPool>
       }
       for (const worker of live) {
         worker.once('exit', done)
-        // A worker still starting has no handler yet: the message waits in its channel, and its
-        // disconnect (below) makes it stop once started.
-        worker.send({ type: 'orgsync:shutdown' } satisfies WorkerShutdown, () => undefined)
+        if (how === 'signal') worker.process.kill('SIGTERM')
+        // A worker still starting reads the message once it has started (see the CLI's worker).
+        else worker.send({ type: 'orgsync:shutdown' } satisfies WorkerShutdown, () => undefined)
       }
     }))
 
@@ -99,7 +100,9 @@ export function startWorkerPool(options: WorkerPoolOptions): Promise<WorkerPool>
         const how = describeExit(code, signal)
         if (!started) {
           // A worker that cannot start (bad database, port taken) would fail again: stop the rest.
-          void stopAll().then(() =>
+          // Nothing has been served yet, so a signal will do: one still starting (its database
+          // unreachable, say) would only read a message once started, which may be never.
+          void stopAll('signal').then(() =>
             reject(
               new Error(
                 `worker ${worker.id} (pid ${worker.process.pid}) exited with ${how} before listening`,
@@ -131,7 +134,7 @@ export function startWorkerPool(options: WorkerPoolOptions): Promise<WorkerPool>
       },
       size,
       pids: () => [...live].map((w) => w.process.pid).filter((pid): pid is number => pid !== undefined),
-      close: stopAll,
+      close: () => stopAll(),
       signal(signal) {
         for (const worker of live) worker.process.kill(signal)
       },

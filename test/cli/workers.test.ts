@@ -52,6 +52,19 @@ describe('the worker pool', () => {
     expect(pids).toHaveLength(3)
     expect(pids.some(alive)).toBe(false)
   }, 60_000)
+
+  test('a worker that fails to start stops the start, even while another is still starting', async () => {
+    const child = runTs('test/fixtures/crashing-workers.ts', ['--hang'], {})
+    expect(await child.exited).toEqual({ code: 1, signal: null })
+    expect(child.stdout()).toMatch(
+      /^FAILED Error: worker 1 \(pid \d+\) exited with exit code 4 before listening$/m,
+    )
+    const pids = logLines(child)
+      .filter((l) => l.msg === 'worker started')
+      .map((l) => l.pid!)
+    expect(pids).toHaveLength(2)
+    expect(pids.some(alive)).toBe(false)
+  }, 60_000)
 })
 
 const pgUrl = process.env.TEST_DATABASE_URL

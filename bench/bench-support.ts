@@ -119,12 +119,30 @@ export function postgresCpuMs(adminUrl: string): number | null {
     }
     const close = stat.lastIndexOf(')')
     if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue
-    const f = stat.slice(close + 2).split(' ')
-    // Fields after the command: state(3) ppid … utime(14) stime(15) cutime(16) cstime(17), 1-based.
-    ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
+    ticks += cpuTicks(stat, true)
     found = true
   }
   return found ? ticks * CLOCK_TICK_MS : null
+}
+
+/** utime + stime (and, with `children`, the reaped children's) of one /proc/<pid>/stat line. */
+function cpuTicks(stat: string, children: boolean): number {
+  // Fields after the command: state(3) ppid … utime(14) stime(15) cutime(16) cstime(17), 1-based.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)
+}
+
+/** CPU of these processes of ours (a server's HTTP workers), from /proc, in ms; exited ones count 0. */
+export function processesCpuMs(pids: readonly number[]): number {
+  let ticks = 0
+  for (const pid of pids) {
+    try {
+      ticks += cpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'), false)
+    } catch {
+      // exited: its time is no longer readable
+    }
+  }
+  return ticks * CLOCK_TICK_MS
 }
 
 export const MB = 1024 * 1024

@@ -53,7 +53,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import http, { type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
@@ -63,6 +63,7 @@ import { sql, type Kysely } from 'kysely'
 import pg from 'pg'
 import pino from 'pino'
 import { connectorRegistry } from '../connectors'
+import { MB, postgresCpuMs, processesCpuMs } from './bench-support'
 import { SecretBox } from '../src/crypto/secret-box'
 import { migrateToLatest } from '../src/db/migrate'
 import { keepStatistics, type StatisticsKeeper } from '../src/db/statistics-keeper'
@@ -254,8 +255,6 @@ class PhaseTimeout extends Error {}
 /** A failure the run explains in its message (a wrong answer, a missing route): no stack trace. */
 class BenchError extends Error {}
 
-const MB = 1024 * 1024
-
 // ---------------------------------------------------------------------------------------------------
 // Measurement in the store's process: RSS (a worker thread samples it every 100 ms, even while the
 // main thread is busy), CPU of this process and of the local PostgreSQL server.
@@ -322,46 +321,6 @@ function rssMb(pid: number): number {
   }
 }
 
-/** CPU of other processes of ours (the HTTP workers), from /proc, in ms. */
-function processesCpuMs(pids: readonly number[]): number {
-  let ticks = 0
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      ticks += Number(f[11]) + Number(f[12])
-    } catch {
-      // exited: its time is no longer readable
-    }
-  }
-  return ticks * CLOCK_TICK_MS
-}
-
-/** CPU of the local PostgreSQL server (every postgres process and its reaped children), in ms. */
-const CLOCK_TICK_MS = 10
-function postgresCpuMs(): number | null {
-  const host = new URL(ADMIN_URL).hostname
-  if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host)) return null
-  let ticks = 0
-  let found = false
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue
-    let stat: string
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    } catch {
-      continue
-    }
-    const close = stat.lastIndexOf(')')
-    if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue
-    const f = stat.slice(close + 2).split(' ')
-    // Fields after the command: state(3) ppid … utime(14) stime(15) cutime(16) cstime(17), 1-based.
-    ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
-    found = true
-  }
-  return found ? ticks * CLOCK_TICK_MS : null
-}
-
 const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000
 
 // ---------------------------------------------------------------------------------------------------
@@ -422,7 +381,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
   /** This process and its HTTP workers, if any. */
   const serverCpu = () => cpuMs(process.cpuUsage()) + processesCpuMs(pool?.pids() ?? [])
   const cpu0 = serverCpu()
-  const pg0 = store === 'postgres' ? postgresCpuMs() : null
+  const pg0 = store === 'postgres' ? postgresCpuMs(ADMIN_URL) : null
   let handle: DatabaseHandle | undefined
   let server: Server | undefined
   let dbUrl: string | undefined
@@ -507,7 +466,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
     )
   }
   const bootMs = performance.now() - t0
-  const pgBoot = store === 'postgres' ? postgresCpuMs() : null
+  const pgBoot = store === 'postgres' ? postgresCpuMs(ADMIN_URL) : null
   const bootResult: PhaseResult = {
     store,
     phase: 'start: open, migrate, listen',
@@ -532,7 +491,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
   )
 
   // The client: a process of its own, so load generation never runs on the server's event loop.
-  let mark = { cpu: serverCpu(), pg: store === 'postgres' ? postgresCpuMs() : null }
+  let mark = { cpu: serverCpu(), pg: store === 'postgres' ? postgresCpuMs(ADMIN_URL) : null }
   const c = spawn(process.execPath, [...process.execArgv, __filename], {
     env: { ...process.env, BENCH_CHILD: 'client', BENCH_STORE: store },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -543,7 +502,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
     switch (m.type) {
       case 'mark':
         sampler.reset()
-        mark = { cpu: serverCpu(), pg: store === 'postgres' ? postgresCpuMs() : null }
+        mark = { cpu: serverCpu(), pg: store === 'postgres' ? postgresCpuMs(ADMIN_URL) : null }
         c.send({ type: 'marked' } satisfies ToClient)
         break
       case 'settle': {
@@ -557,7 +516,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
         break
       }
       case 'measure': {
-        const pgNow = store === 'postgres' ? postgresCpuMs() : null
+        const pgNow = store === 'postgres' ? postgresCpuMs(ADMIN_URL) : null
         c.send({
           type: 'measured',
           peakRssMb: sampler.peakMb,
@@ -590,7 +549,7 @@ async function serverProcess(store: StoreKind): Promise<void> {
       phase: 'whole run (maxRSS of the server process)',
       ms: performance.now() - t0,
       serverCpuMs: serverCpu() - cpu0,
-      pgCpuMs: pg0 !== null ? (postgresCpuMs() ?? pg0) - pg0 : null,
+      pgCpuMs: pg0 !== null ? (postgresCpuMs(ADMIN_URL) ?? pg0) - pg0 : null,
       peakRssMb: pool ? sampler.peakMb : process.resourceUsage().maxRSS / 1024,
     },
   })

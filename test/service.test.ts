@@ -6,7 +6,7 @@ import { connectorRegistry } from '../connectors'
 import { loadConfig } from '../src/config'
 import { createLogger } from '../src/logger'
 import { startService } from '../src/service'
-import { databaseUrl, onServer, templateDatabase } from './helpers/postgres-admin'
+import { describeWithPostgresCopy } from './helpers/postgres-admin'
 
 const logger = createLogger('silent')
 
@@ -74,21 +74,12 @@ describe('the service on the embedded store', () => {
   }, 60_000)
 })
 
-const pgUrl = process.env.TEST_DATABASE_URL
-if (!pgUrl) {
-  // Global setup prints that PostgreSQL runs are skipped; this file says which test it has not run.
-  test.skip('the service on PostgreSQL: skipped, TEST_DATABASE_URL is not set (PostgreSQL only)', () => {})
-}
-;(pgUrl ? describe : describe.skip)('the service on PostgreSQL', () => {
-  const name = `orgsync_test_service_${randomBytes(4).toString('hex')}`
-  beforeAll(() => onServer(pgUrl!, [`create database ${name} template ${templateDatabase()}`]))
-  afterAll(() => onServer(pgUrl!, [`drop database if exists ${name} with (force)`]))
-
+describeWithPostgresCopy('the service on PostgreSQL', (url) => {
   test('starts ready with DATABASE_URL, installs ORGSYNC_ADMIN_TOKEN, and refuses another secret key later', async () => {
     const env = {
       PORT: '0',
       HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl(pgUrl!, name),
+      DATABASE_URL: url,
       ORGSYNC_SECRET_KEY: randomBytes(32).toString('base64'),
       ORGSYNC_ADMIN_TOKEN: `pg-admin-${randomBytes(12).toString('hex')}`,
     }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { get } from 'node:http'
 import { createServer, type AddressInfo, type Server } from 'node:net'
-import { databaseUrl, onServer, templateDatabase } from '../helpers/postgres-admin'
+import { describeWithPostgresCopy } from '../helpers/postgres-admin'
 import { runTs, type Child } from '../helpers/child-process'
 
 /** One request on a connection of its own, so the cluster hands each to the next worker. */
@@ -28,6 +28,12 @@ function logLines(child: Child): LogLine[] {
     .map((l) => JSON.parse(l) as LogLine)
 }
 
+/** The workers the pool started, from its `worker started` log lines. */
+const startedPids = (child: Child): number[] =>
+  logLines(child)
+    .filter((l) => l.msg === 'worker started')
+    .map((l) => l.pid!)
+
 const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
@@ -46,9 +52,7 @@ describe('the worker pool', () => {
     // maxRestarts 2: the first worker and two replacements die, the third death ends it.
     expect(out.match(/worker died \(exit code 3\): starting another/g)).toHaveLength(2)
     expect(out).toMatch(/^GAVE_UP 3 workers died within 60 s, the last with exit code 3$/m)
-    const pids = logLines(child)
-      .filter((l) => l.msg === 'worker started')
-      .map((l) => l.pid!)
+    const pids = startedPids(child)
     expect(pids).toHaveLength(3)
     expect(pids.some(alive)).toBe(false)
   }, 60_000)
@@ -59,31 +63,21 @@ describe('the worker pool', () => {
     expect(child.stdout()).toMatch(
       /^FAILED Error: worker 1 \(pid \d+\) exited with exit code 4 before listening$/m,
     )
-    const pids = logLines(child)
-      .filter((l) => l.msg === 'worker started')
-      .map((l) => l.pid!)
+    const pids = startedPids(child)
     expect(pids).toHaveLength(2)
     expect(pids.some(alive)).toBe(false)
   }, 60_000)
 })
 
-const pgUrl = process.env.TEST_DATABASE_URL
-if (!pgUrl) {
-  // Global setup prints that PostgreSQL runs are skipped; this file says which tests it has not run.
-  test.skip('HTTP workers (ORGSYNC_WORKERS): skipped, TEST_DATABASE_URL is not set (PostgreSQL only)', () => {})
-}
-
-;(pgUrl ? describe : describe.skip)('HTTP workers (ORGSYNC_WORKERS) on PostgreSQL', () => {
-  const name = `orgsync_test_workers_${randomBytes(4).toString('hex')}`
+describeWithPostgresCopy('HTTP workers (ORGSYNC_WORKERS) on PostgreSQL', (url) => {
   let child: Child | undefined
   let env: Record<string, string>
-  beforeAll(async () => {
-    await onServer(pgUrl!, [`create database ${name} template ${templateDatabase()}`])
+  beforeAll(() => {
     env = {
       PORT: '0',
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
-      DATABASE_URL: databaseUrl(pgUrl!, name),
+      DATABASE_URL: url,
       ORGSYNC_SECRET_KEY: randomBytes(32).toString('base64'),
       ORGSYNC_WORKERS: '2',
     }
@@ -93,7 +87,6 @@ if (!pgUrl) {
     await child?.exited
     child = undefined
   })
-  afterAll(() => onServer(pgUrl!, [`drop database if exists ${name} with (force)`]))
 
   test('workers share the port, a dead one is replaced, SIGTERM stops them all and exits 0', async () => {
     child = runTs('src/cli/main.ts', ['serve'], env)
@@ -150,9 +143,7 @@ if (!pgUrl) {
         /^orgsync: worker \d+ \(pid \d+\) exited with exit code 1 before listening$/m,
       )
       expect(child.stdout()).not.toMatch(/orgsync is ready/)
-      const pids = logLines(child)
-        .filter((l) => l.msg === 'worker started')
-        .map((l) => l.pid!)
+      const pids = startedPids(child)
       expect(pids).toHaveLength(2)
       expect(pids.some(alive)).toBe(false)
     } finally {

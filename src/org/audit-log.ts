@@ -25,41 +25,61 @@ const CHUNK = 1000
 /** A User-Agent is the client's to choose: keep what identifies it, not whatever it sends. */
 const MAX_USER_AGENT = 512
 
+/** One actor's audit events, as one unit of a transaction records them. */
+export interface AuditBatch {
+  actor: Actor
+  entries: readonly AuditEntry[]
+  /** When they happened; default now. */
+  at?: Date
+}
+
 /**
  * Appends audit events to the hash chain inside the caller's transaction (it must be one), so they
  * commit or roll back with the change. The events' canonical texts are prepared here, outside any
- * lock (as parts around the before/after values, which travel once); the database function orgsync_audit_append (migration 0009) then takes the chain head's row lock,
- * chains the hashes the way audit-chain.ts verifies them, inserts the rows and moves the head, in one
- * round trip per CHUNK events. The lock is held until the transaction ends, so every other writer
- * waits: call it once, as the transaction's last step (the store does, through WriteContext.flushAudit).
+ * lock (as parts around the before/after values, which travel once); the database function
+ * orgsync_audit_append_events (migration 0010) then takes the chain head's row lock, chains the
+ * hashes the way audit-chain.ts verifies them, inserts the rows and moves the head, in one round trip
+ * per CHUNK events. The lock is held until the transaction ends, so every other writer waits: call it
+ * once, as the transaction's last step (the store does, through WriteContext.flushAudit).
+ *
+ * Each batch keeps its own actor and time, so the units of a shared transaction (WriteCoalescer)
+ * append all their events in one call.
  *
  * `at` is set here, not by the database's now(), so the hashed timestamp is exactly the stored one
  * (timestamptz keeps microseconds, a JS Date milliseconds).
  */
-export async function recordAuditEvents(
+export async function recordAuditBatches(
   trx: Kysely<DB>,
-  actor: Actor,
-  entries: readonly AuditEntry[],
-  options: { at?: Date; withCommit?: boolean } = {},
+  batches: readonly AuditBatch[],
+  options: { withCommit?: boolean } = {},
 ): Promise<void> {
-  const at = options.at ?? new Date()
-  if (entries.length === 0) return
+  if (batches.every((b) => b.entries.length === 0)) return
   // Outside a transaction the head's lock would end with the statement and two writers could fork the chain.
   if (!trx.isTransaction) throw new Error('audit chain: appending needs a transaction')
-  const base = {
-    at,
-    actorType: actor.type,
-    actorId: actor.id,
-    actorName: actor.name,
-    ip: actor.ip ?? null,
-    userAgent: actor.userAgent ? actor.userAgent.slice(0, MAX_USER_AGENT) : null,
-    requestId: actor.requestId ?? null,
+  // [at, actorType, actorId, actorName, ip, userAgent, requestId, action, targetType, targetId,
+  //  before, after, head, mid, tail] per event: see migration 0010.
+  let events: (string | null)[][] = []
+  const send = async () => {
+    const append = sql`select orgsync_audit_append_events(${JSON.stringify(events)}::jsonb)`
+    events = []
+    if (options.withCommit) await sendWithCommit(trx, append.compile(trx))
+    else await append.execute(trx)
   }
-  for (let i = 0; i < entries.length; i += CHUNK) {
-    const chunk = entries.slice(i, i + CHUNK)
-    // [action, targetType, targetId, before, after, head, mid, tail] per event: see migration 0009.
-    const events: (string | null)[][] = []
-    for (const entry of chunk) {
+  const now = new Date()
+  for (const batch of batches) {
+    const { actor } = batch
+    const at = batch.at ?? now
+    const base = {
+      at,
+      actorType: actor.type,
+      actorId: actor.id,
+      actorName: actor.name,
+      ip: actor.ip ?? null,
+      userAgent: actor.userAgent ? actor.userAgent.slice(0, MAX_USER_AGENT) : null,
+      requestId: actor.requestId ?? null,
+    }
+    const atText = at.toISOString()
+    for (const entry of batch.entries) {
       const fields: AuditEventFields = {
         ...base,
         action: entry.action,
@@ -71,6 +91,13 @@ export async function recordAuditEvents(
       const { head, mid, tail } = eventJsonParts(fields)
       // The canonical text itself goes to jsonb: what verify reads back re-serialises to it.
       events.push([
+        atText,
+        base.actorType,
+        base.actorId,
+        base.actorName,
+        base.ip,
+        base.userAgent,
+        base.requestId,
         fields.action,
         fields.targetType,
         fields.targetId,
@@ -80,13 +107,20 @@ export async function recordAuditEvents(
         mid,
         tail,
       ])
+      if (events.length === CHUNK) await send()
     }
-    const append = sql`select orgsync_audit_append(
-      ${at}::timestamptz, ${base.actorType}::text, ${base.actorId}::text, ${base.actorName}::text,
-      ${base.ip}::text, ${base.userAgent}::text, ${base.requestId}::text, ${JSON.stringify(events)}::jsonb)`
-    if (options.withCommit) await sendWithCommit(trx, append.compile(trx))
-    else await append.execute(trx)
   }
+  if (events.length > 0) await send()
+}
+
+/** One actor's events: see recordAuditBatches. */
+export async function recordAuditEvents(
+  trx: Kysely<DB>,
+  actor: Actor,
+  entries: readonly AuditEntry[],
+  options: { at?: Date; withCommit?: boolean } = {},
+): Promise<void> {
+  await recordAuditBatches(trx, [{ actor, entries, at: options.at }], options)
 }
 
 export function recordAuditEvent(trx: Kysely<DB>, actor: Actor, entry: AuditEntry): Promise<void> {

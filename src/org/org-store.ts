@@ -118,8 +118,8 @@ export class OrgStore {
   /**
    * Runs independent units of work one after another in one transaction, each with its own actor and
    * audit events: all of them commit, or none does (see WriteCoalescer, which retries them alone).
-   * The units' audit events are appended at the end, together, so the chain is locked only for the
-   * commit.
+   * The units' audit events are appended at the end, together in one call, so the chain is locked
+   * only for the commit.
    */
   writeEach<T>(units: readonly { actor: Actor; work: (w: OrgWriter) => Promise<T> }[]): Promise<T[]> {
     return this.db.transaction().execute(async (trx) => {
@@ -130,7 +130,7 @@ export class OrgStore {
         contexts.push(ctx)
         results.push(await unit.work(new OrgWriter(ctx)))
       }
-      for (const ctx of contexts) await ctx.flushAudit({ beforeCommit: true })
+      await WriteContext.flushAuditTogether(contexts, { beforeCommit: true })
       return results
     })
   }

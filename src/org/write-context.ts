@@ -2,7 +2,7 @@ import { sql, type Transaction } from 'kysely'
 import type { DB } from '../db/schema'
 import { invalid } from '../errors'
 import type { Actor } from './actor'
-import { recordAuditEvents, type AuditEntry } from './audit-log'
+import { recordAuditBatches, recordAuditEvents, type AuditEntry } from './audit-log'
 
 /** What every write function gets: the open transaction and who is acting. */
 export class WriteContext {
@@ -41,6 +41,23 @@ export class WriteContext {
     const entries = this.pending
     this.pending = []
     await recordAuditEvents(this.trx, this.actor, entries, { withCommit: options.beforeCommit })
+  }
+
+  /**
+   * The pending events of several units of one transaction (OrgStore.writeEach), each under its own
+   * actor, appended in one call: the chain's head is locked, read and moved once, not once per unit.
+   */
+  static async flushAuditTogether(
+    contexts: readonly WriteContext[],
+    options: { beforeCommit?: boolean } = {},
+  ): Promise<void> {
+    const batches = contexts.map((ctx) => {
+      const entries = ctx.pending
+      ctx.pending = []
+      return { actor: ctx.actor, entries }
+    })
+    if (contexts.length === 0) return
+    await recordAuditBatches(contexts[0]!.trx, batches, { withCommit: options.beforeCommit })
   }
 
   /**

@@ -61,7 +61,11 @@ for (const kind of databaseKinds()) {
         await sql`insert into audit_events (actor_type, actor_id, actor_name, ip, action, target_type, target_id, before, after, at)
                   values ${sql.join(values)}`.execute(db)
       }
-      expect(await migrateToLatest(handle.db)).toEqual(['0008-audit-chain', '0009-audit-append'])
+      expect(await migrateToLatest(handle.db)).toEqual([
+        '0008-audit-chain',
+        '0009-audit-append',
+        '0010-audit-append-events',
+      ])
 
       const head = await handle.db.selectFrom('audit_chain_head').selectAll().executeTakeFirstOrThrow()
       expect(head).toMatchObject({ last_seq: 2300, anchor_seq: 0 })

@@ -6,6 +6,7 @@ import {
   BROKEN,
   eventHash,
   eventJson,
+  eventJsonParts as eventJsonPartsOf,
   GENESIS_HASH,
   lockChainHead,
   saveChainHead,
@@ -242,6 +243,95 @@ describeEachDatabase('audit chain', (db, kind) => {
     ).rejects.toThrow('changed my mind')
     expect(await head()).toEqual(before)
     expect(await verifyAuditChain(q())).toMatchObject({ ok: true, checked: 10 })
+  })
+
+  test('units sharing a transaction keep their own actors; their events are appended after all their work', async () => {
+    await write([entry(0)])
+    const bob: Actor = { type: 'source', id: 'scim-1', name: 'Entra (SCIM token t1)', requestId: 'req-2' }
+    const units = [admin, bob, { ...admin, requestId: 'req-3', ip: null }].map((actor, u) => ({
+      actor,
+      work: async (w: { audit: (e: AuditEntry) => Promise<void> }) => {
+        await w.audit(entry(10 * u + 1))
+        await w.audit(entry(10 * u + 2))
+        return u
+      },
+    }))
+    const appends: string[] = []
+    const results = await db().store.writeEach(
+      units.map((unit) => ({
+        actor: unit.actor,
+        work: async (w) => {
+          const r = await unit.work(w)
+          // Only the earlier write's event so far: the units' events wait for the end.
+          const n = await w.transaction
+            .selectFrom('audit_events')
+            .select((eb) => eb.fn.countAll<number>().as('c'))
+            .executeTakeFirstOrThrow()
+          appends.push(String(n.c))
+          return r
+        },
+      })),
+    )
+    expect(results).toEqual([0, 1, 2])
+    expect(appends).toEqual(['1', '1', '1'])
+    const all = await rows()
+    expect(all.map((r) => [r.target_id, r.actor_name, r.request_id, r.ip])).toEqual([
+      ['p-0', 'alice', 'req-1', '192.0.2.7'],
+      ['p-1', 'alice', 'req-1', '192.0.2.7'],
+      ['p-2', 'alice', 'req-1', '192.0.2.7'],
+      ['p-11', 'Entra (SCIM token t1)', 'req-2', null],
+      ['p-12', 'Entra (SCIM token t1)', 'req-2', null],
+      ['p-21', 'alice', 'req-3', null],
+      ['p-22', 'alice', 'req-3', null],
+    ])
+    expect(all[3]).toMatchObject({ actor_type: 'source', actor_id: 'scim-1', user_agent: null })
+    expect(await verifyAuditChain(q())).toMatchObject({ ok: true, checked: 7 })
+  })
+
+  test('a replica still on the release before 0010 appends one actor per call alongside: one chain', async () => {
+    // What that release sent: orgsync_audit_append (migration 0009), one actor and time per call.
+    const oldAppend = (i: number) =>
+      db()
+        .store.db.transaction()
+        .execute(async (trx) => {
+          const at = new Date()
+          const fields: AuditEventFields = {
+            at,
+            actorType: 'system',
+            actorId: null,
+            actorName: 'old-replica',
+            ip: null,
+            userAgent: null,
+            requestId: `old-${i}`,
+            ...entry(i),
+          }
+          const { head, mid, tail } = eventJsonPartsOf(fields)
+          const e = entry(i)
+          const events = [
+            [e.action, e.targetType, e.targetId, valueJson(e.before), valueJson(e.after), head, mid, tail],
+          ]
+          await sql`select orgsync_audit_append(${at}::timestamptz, ${'system'}::text, ${null}::text,
+          ${'old-replica'}::text, ${null}::text, ${null}::text, ${`old-${i}`}::text, ${JSON.stringify(events)}::jsonb)`.execute(
+            trx,
+          )
+        })
+    for (let i = 0; i < 6; i++) {
+      if (i % 2) await oldAppend(i)
+      else await write([entry(i), entry(i + 100)])
+    }
+    const all = await rows()
+    expect(all.map((r) => r.request_id)).toEqual([
+      'req-1',
+      'req-1',
+      'old-1',
+      'req-1',
+      'req-1',
+      'old-3',
+      'req-1',
+      'req-1',
+      'old-5',
+    ])
+    expect(await verifyAuditChain(q())).toMatchObject({ ok: true, checked: 9 })
   })
 
   test('appending outside a transaction is refused', async () => {

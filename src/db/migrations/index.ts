@@ -8,6 +8,7 @@ import * as planResync from './0006-plan-resync'
 import * as adminSecurity from './0007-admin-security'
 import * as auditChain from './0008-audit-chain'
 import * as auditAppend from './0009-audit-append'
+import * as auditAppendEvents from './0010-audit-append-events'
 
 /**
  * Every migration, by name, compiled into the app (no directory scanning at run time).
@@ -23,4 +24,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0007-admin-security': adminSecurity,
   '0008-audit-chain': auditChain,
   '0009-audit-append': auditAppend,
+  '0010-audit-append-events': auditAppendEvents,
 }

@@ -76,7 +76,7 @@ export interface ClaimResult {
 
 type PersonRow = Omit<Selectable<PeopleTable>, 'search_text'>
 
-function claimAttributes(c: PersonClaim): Record<string, unknown> {
+export function claimAttributes(c: PersonClaim): Record<string, unknown> {
   // The sync planner's normalised shape, so a pull source weighs this source's say the same way.
   return {
     userName: c.userName,
@@ -207,7 +207,7 @@ async function precedenceFor(ctx: WriteContext, source: ClaimSource, personId: s
 }
 
 /** The names of a department path and the path of each ancestor ("A/B" → ["A", "A/B"]). */
-function pathPrefixes(path: string | null): { names: string[]; prefixes: string[] } {
+export function pathPrefixes(path: string | null): { names: string[]; prefixes: string[] } {
   const names =
     path === null
       ? []
@@ -230,7 +230,7 @@ async function findDepartments(ctx: WriteContext, prefixes: readonly string[]): 
 }
 
 /** The department at this path, created (owned by the source) where missing. */
-async function departmentFor(
+export async function departmentFor(
   ctx: WriteContext,
   source: ClaimSource,
   path: { names: string[]; prefixes: string[] },

@@ -107,42 +107,63 @@ export async function saveIdentity(
   }
 }
 
+/** A new identity's columns but its id, validated. */
+function newIdentityRow(input: IdentityInput) {
+  return {
+    source_id: requireUuid(input.sourceId, 'sourceId'),
+    external_id: cleanText(input.externalId, 'externalId', 1024),
+    user_name: cleanOptionalText(input.userName, 'userName'),
+    attributes: JSON.stringify(input.attributes),
+    raw: input.raw === undefined ? null : JSON.stringify(input.raw),
+    active: input.active ?? true,
+    person_id: input.personId ? requireUuid(input.personId, 'personId') : null,
+  }
+}
+
 /**
  * The insert of a new identity, not yet sent: for a caller that sends it together with a statement it
  * does not depend on (see runTogether), saving a round trip. `done` audits it.
  */
 export function prepareCreateIdentity(ctx: WriteContext, input: IdentityInput): PreparedWrite<Identity> {
-  const sourceId = requireUuid(input.sourceId, 'sourceId')
-  const externalId = cleanText(input.externalId, 'externalId', 1024)
-  const userName = cleanOptionalText(input.userName, 'userName')
-  const personId =
-    input.personId === undefined || input.personId === null ? null : requireUuid(input.personId, 'personId')
-  const query = ctx.trx
-    .insertInto('identities')
-    .values({
-      ...(input.id === undefined ? {} : { id: requireUuid(input.id, 'identity id') }),
-      source_id: sourceId,
-      external_id: externalId,
-      user_name: userName,
-      attributes: JSON.stringify(input.attributes),
-      raw: input.raw === undefined ? null : JSON.stringify(input.raw),
-      active: input.active ?? true,
-      person_id: personId,
-    })
-    .returningAll()
-    .compile()
+  const write = prepareCreateIdentitiesOf([{ ctx, input }])
+  return { ...write, done: async (rows) => (await write.done(rows))[0]! }
+}
+
+/**
+ * The insert of new identities for several units of one transaction (new SCIM users arriving
+ * together, see new-claims.ts), not yet sent: one statement, each identity audited by its own unit.
+ */
+export function prepareCreateIdentitiesOf(
+  units: readonly { ctx: WriteContext; input: IdentityInput }[],
+): PreparedWrite<Identity[]> {
+  const values = units.map(({ input }) => ({
+    ...(input.id === undefined ? {} : { id: requireUuid(input.id, 'identity id') }),
+    ...newIdentityRow(input),
+  }))
+  const query = units[0]!.ctx.trx.insertInto('identities').values(values).returningAll().compile()
+  const first = values[0]!
   return {
     query,
-    failed: (err) => identityWriteError(err, userName, sourceId, personId),
+    // Several at once fail together, and their caller runs each alone for its own error (WriteCoalescer).
+    failed: (err) =>
+      values.length === 1 ? identityWriteError(err, first.user_name, first.source_id, first.person_id) : err,
     async done(rows) {
-      const identity = toIdentity(rows[0] as Selectable<IdentitiesTable>)
-      await ctx.audit({
-        action: 'identity.create',
-        targetType: 'identity',
-        targetId: identity.id,
-        after: identity,
-      })
-      return identity
+      const returned = rows as Selectable<IdentitiesTable>[]
+      // RETURNING order is not promised for multi-row inserts: in input order by external id.
+      const byKey = new Map(returned.map((r) => [`${r.source_id} ${r.external_id}`, r]))
+      const created: Identity[] = []
+      for (let n = 0; n < values.length; n++) {
+        const v = values[n]!
+        const identity = toIdentity(byKey.get(`${v.source_id} ${v.external_id}`)!)
+        await units[n]!.ctx.audit({
+          action: 'identity.create',
+          targetType: 'identity',
+          targetId: identity.id,
+          after: identity,
+        })
+        created.push(identity)
+      }
+      return created
     },
   }
 }
@@ -247,16 +268,7 @@ export async function createIdentities(
 ): Promise<Identity[]> {
   const created: Identity[] = []
   for (let i = 0; i < inputs.length; i += 1000) {
-    const values = inputs.slice(i, i + 1000).map((input) => ({
-      id: randomUUID(),
-      source_id: requireUuid(input.sourceId, 'sourceId'),
-      external_id: cleanText(input.externalId, 'externalId', 1024),
-      user_name: cleanOptionalText(input.userName, 'userName'),
-      attributes: JSON.stringify(input.attributes),
-      raw: input.raw === undefined ? null : JSON.stringify(input.raw),
-      active: input.active ?? true,
-      person_id: input.personId ? requireUuid(input.personId, 'personId') : null,
-    }))
+    const values = inputs.slice(i, i + 1000).map((input) => ({ id: randomUUID(), ...newIdentityRow(input) }))
     let rows: Awaited<ReturnType<typeof insert>>
     const insert = () =>
       // DO NOTHING rather than a check first: the check cost a scan per batch once the table had

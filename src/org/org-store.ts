@@ -5,6 +5,7 @@ import * as departments from './department-writes'
 import * as groups from './group-writes'
 import * as claims from './identity-claims'
 import * as identities from './identity-writes'
+import { applyNewClaims, type ClaimUnit } from './new-claims'
 import * as people from './person-writes'
 import { WriteContext } from './write-context'
 
@@ -69,6 +70,15 @@ export class OrgWriter {
   /** What one source says about one user now, reconciled into the org tree at once (a SCIM push). */
   applyClaim = (source: claims.ClaimSource, input: claims.ClaimInput) =>
     claims.applyClaim(this.ctx, source, input)
+  /**
+   * New users that arrive together, each under its own unit's writer (see new-claims.ts): the same
+   * outcome as applyClaim for each, in a few statements for all of them.
+   */
+  static applyNewClaims = (writers: readonly OrgWriter[], units: readonly ClaimUnit[]) =>
+    applyNewClaims(
+      writers.map((w) => w.ctx),
+      units,
+    )
   /** The source no longer has this user (a SCIM DELETE): the identity goes, the person is a leaver. */
   withdrawClaim = (source: claims.ClaimSource, identityId: string, expectedVersions?: readonly number[]) =>
     claims.withdrawClaim(this.ctx, source, identityId, expectedVersions)
@@ -118,18 +128,33 @@ export class OrgStore {
   /**
    * Runs independent units of work one after another in one transaction, each with its own actor and
    * audit events: all of them commit, or none does (see WriteCoalescer, which retries them alone).
-   * The units' audit events are appended at the end, together in one call, so the chain is locked
-   * only for the commit.
    */
   writeEach<T>(units: readonly { actor: Actor; work: (w: OrgWriter) => Promise<T> }[]): Promise<T[]> {
-    return this.db.transaction().execute(async (trx) => {
-      const contexts: WriteContext[] = []
+    return this.writeTogether(units, async (writers) => {
       const results: T[] = []
-      for (const unit of units) {
-        const ctx = new WriteContext(trx, unit.actor)
-        contexts.push(ctx)
-        results.push(await unit.work(new OrgWriter(ctx)))
-      }
+      for (let i = 0; i < units.length; i++) results.push(await units[i]!.work(writers[i]!))
+      return results
+    })
+  }
+
+  /**
+   * Runs the work of several units at once in one transaction, with one writer per unit, so each
+   * unit's audit events name its own actor: all of it commits, or nothing does. `work` gets the
+   * units' inputs and returns a result for each, in order. The units' audit events are appended at
+   * the end, together in one call, so the chain is locked only for the commit.
+   */
+  writeTogether<I, T>(
+    units: readonly { actor: Actor; input?: I }[],
+    work: (writers: readonly OrgWriter[], inputs: readonly I[]) => Promise<T[]>,
+  ): Promise<T[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const contexts = units.map((unit) => new WriteContext(trx, unit.actor))
+      const results = await work(
+        contexts.map((ctx) => new OrgWriter(ctx)),
+        units.map((unit) => unit.input as I),
+      )
+      if (results.length !== units.length)
+        throw new Error(`writeTogether: ${results.length} results for ${units.length} units`)
       await WriteContext.flushAuditTogether(contexts, { beforeCommit: true })
       return results
     })

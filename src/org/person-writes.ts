@@ -145,11 +145,39 @@ function insertPeople(
   part: readonly Partial<PersonFields>[],
   at: ReturnType<typeof provenanceEntry>,
 ): PreparedWrite<Person[]> & { ids: string[] } {
-  const ids = part.map(() => randomUUID())
+  return insertPeopleOf(
+    ctx,
+    part.map((fields) => ({ ctx, fields, at })),
+  )
+}
+
+/**
+ * The insert of new people for several units of one transaction (new SCIM users arriving together,
+ * see new-claims.ts), not yet sent: one statement, each person with their own unit's provenance and
+ * audit event. One bad row fails the statement, and with it the transaction.
+ */
+export function prepareCreatePeopleOf(
+  units: readonly { ctx: WriteContext; fields: PersonFields }[],
+): PreparedWrite<Person[]> & { ids: string[] } {
+  return insertPeopleOf(
+    units[0]!.ctx,
+    units.map(({ ctx, fields }) => ({ ctx, fields: cleanNew(fields), at: provenanceEntry(ctx) })),
+  )
+}
+
+function insertPeopleOf(
+  ctx: WriteContext,
+  rows: readonly {
+    ctx: WriteContext
+    fields: Partial<PersonFields>
+    at: ReturnType<typeof provenanceEntry>
+  }[],
+): PreparedWrite<Person[]> & { ids: string[] } {
+  const ids = rows.map(() => randomUUID())
   const query = ctx.trx
     .insertInto('people')
     .values(
-      part.map((f, n) => ({
+      rows.map(({ fields: f, at }, n) => ({
         id: ids[n]!,
         user_name: f.userName!,
         display_name: f.displayName ?? null,
@@ -173,19 +201,20 @@ function insertPeople(
   return {
     query,
     ids,
-    failed: (err) => referenceError(err, part.length === 1 ? part[0]! : {}),
-    async done(rows) {
+    failed: (err) => referenceError(err, rows.length === 1 ? rows[0]!.fields : {}),
+    async done(returned) {
       // RETURNING order is not promised for multi-row inserts: put rows back in input order by id.
-      const byId = new Map((rows as Row[]).map((r) => [r.id, r]))
+      const byId = new Map((returned as Row[]).map((r) => [r.id, r]))
       const created = ids.map((id) => toPerson(byId.get(id)!))
-      await ctx.auditMany(
-        created.map((person) => ({
+      for (let n = 0; n < created.length; n++) {
+        const person = created[n]!
+        await rows[n]!.ctx.audit({
           action: 'person.create',
           targetType: 'person',
           targetId: person.id,
           after: person,
-        })),
-      )
+        })
+      }
       return created
     },
   }

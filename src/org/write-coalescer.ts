@@ -1,7 +1,15 @@
 import type { Actor } from './actor'
 import type { OrgStore, OrgWriter } from './org-store'
 
-export interface CoalescerOptions {
+export interface CoalescerOptions<I, T> {
+  /** One unit's work. It may run twice: see WriteCoalescer. */
+  one: (w: OrgWriter, input: I) => Promise<T>
+  /**
+   * The work of several units at once, in one transaction, one writer per unit (e.g. one multi-row
+   * insert for all of them): it must give each unit the outcome `one` would, in order. Default: `one`
+   * for each unit in turn.
+   */
+  many?: (writers: readonly OrgWriter[], inputs: readonly I[]) => Promise<T[]>
   /** Units one transaction takes at most. */
   maxBatch?: number
   /**
@@ -12,9 +20,9 @@ export interface CoalescerOptions {
   maxInFlight?: number
 }
 
-interface Unit<T> {
+interface Unit<I, T> {
   actor: Actor
-  work: (w: OrgWriter) => Promise<T>
+  input: I
   resolve: (value: T) => void
   reject: (err: unknown) => void
 }
@@ -22,32 +30,44 @@ interface Unit<T> {
 /**
  * Group commit for independent writes that arrive at once (an identity provider pushing users, 32
  * requests in flight): units that queue while transactions are busy share the next transaction, so
- * its BEGIN, COMMIT and audit-chain append are paid once per batch instead of once per unit. An idle
- * store runs a unit at once, alone: no waiting for company.
+ * its BEGIN, COMMIT and audit-chain append are paid once per batch instead of once per unit, and
+ * `many` can do their work in fewer statements.
+ *
+ * A unit starts on the event loop's next turn (setImmediate), with the units that arrive in this one:
+ * no timer, no waiting for company. That turn is what lets requests read from their sockets together
+ * share a batch on PGlite, whose statements run synchronously: a transaction started at once would
+ * finish before the next request is even parsed, so every unit would run alone.
  *
  * Each unit keeps its own actor and audit events and gets its own result. When a shared
- * transaction fails, nothing of it commits, and each of its units runs again alone, in arrival
- * order, so every caller gets the outcome its own write has (a duplicate gets its conflict, the
- * others commit). `work` must therefore depend only on its inputs and the database: it may run twice.
+ * transaction fails, nothing of it commits, and each of its units runs again alone (`one`), in
+ * arrival order, so every caller gets the outcome its own write has (a duplicate gets its conflict,
+ * the others commit). The work must therefore depend only on its input and the database: it may run
+ * twice.
  */
-export class WriteCoalescer<T> {
-  private readonly queue: Unit<T>[] = []
+export class WriteCoalescer<I, T> {
+  private readonly queue: Unit<I, T>[] = []
   private inFlight = 0
+  private pumpScheduled = false
   private readonly maxBatch: number
   private readonly maxInFlight: number
 
   constructor(
     private readonly store: OrgStore,
-    options: CoalescerOptions = {},
+    private readonly options: CoalescerOptions<I, T>,
   ) {
     this.maxBatch = options.maxBatch ?? 50
     this.maxInFlight = options.maxInFlight ?? store.parallelWrites
   }
 
-  write(actor: Actor, work: (w: OrgWriter) => Promise<T>): Promise<T> {
+  write(actor: Actor, input: I): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ actor, work, resolve, reject })
-      this.pump()
+      this.queue.push({ actor, input, resolve, reject })
+      if (this.pumpScheduled) return
+      this.pumpScheduled = true
+      setImmediate(() => {
+        this.pumpScheduled = false
+        this.pump()
+      })
     })
   }
 
@@ -62,11 +82,14 @@ export class WriteCoalescer<T> {
     }
   }
 
-  private async run(batch: Unit<T>[]): Promise<void> {
+  private async run(batch: Unit<I, T>[]): Promise<void> {
+    const { one, many } = this.options
     if (batch.length > 1) {
       let results: T[] | undefined
       try {
-        results = await this.store.writeEach(batch)
+        results = many
+          ? await this.store.writeTogether(batch, many)
+          : await this.store.writeEach(batch.map((u) => ({ actor: u.actor, work: (w) => one(w, u.input) })))
       } catch {
         // One unit's failure (or the database's) undid them all: each runs alone below.
       }
@@ -77,7 +100,7 @@ export class WriteCoalescer<T> {
     }
     for (const unit of batch) {
       try {
-        unit.resolve(await this.store.write(unit.actor, unit.work))
+        unit.resolve(await this.store.write(unit.actor, (w) => one(w, unit.input)))
       } catch (err) {
         unit.reject(err)
       }

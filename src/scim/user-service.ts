@@ -1,6 +1,7 @@
 import { sameJson } from '../canonical-json'
 import type { ClaimResult } from '../org/identity-claims'
-import type { OrgStore } from '../org/org-store'
+import type { ClaimUnit } from '../org/new-claims'
+import { OrgWriter, type OrgStore } from '../org/org-store'
 import { WriteCoalescer } from '../org/write-coalescer'
 import { isUuid } from '../org/write-context'
 import { claimSource, scimActor, type ScimCaller } from './scim-caller'
@@ -30,18 +31,22 @@ export class ScimUserService {
    * Creates arriving together (a provider's initial push, many requests in flight) share
    * transactions; each still gets its own result, conflict or error.
    */
-  private readonly creates: WriteCoalescer<ClaimResult>
+  private readonly creates: WriteCoalescer<ClaimUnit, ClaimResult>
 
   constructor(private readonly store: OrgStore) {
-    this.creates = new WriteCoalescer(store)
+    this.creates = new WriteCoalescer<ClaimUnit, ClaimResult>(store, {
+      one: (w, unit) => w.applyClaim(unit.source, unit.input),
+      many: OrgWriter.applyNewClaims,
+    })
   }
 
   async create(caller: ScimCaller, body: unknown): Promise<UserRow> {
     const doc = stored(validateUser(body))
     const source = claimSource(caller)
-    const { identity } = await this.creates.write(scimActor(caller), (w) =>
-      w.applyClaim(source, { claim: claimOf(doc), raw: doc }),
-    )
+    const { identity } = await this.creates.write(scimActor(caller), {
+      source,
+      input: { claim: claimOf(doc), raw: doc },
+    })
     // Served from what was written: no read back.
     return {
       id: identity.id,

@@ -30,6 +30,14 @@ describeEachDatabase('write coalescer', (db) => {
     return { id: d.id, tx: await txid(w) }
   }
 
+  type Work = (w: OrgWriter) => Promise<{ id: string; tx: number }>
+  /** A coalescer whose units are their own work. */
+  const closures = (options: { maxInFlight?: number; maxBatch?: number }) =>
+    new WriteCoalescer<Work, { id: string; tx: number }>(db().store, {
+      one: (w, work) => work(w),
+      ...options,
+    })
+
   async function auditActors(): Promise<Map<string, string | null>> {
     const rows = await db()
       .handle.db.selectFrom('audit_events')
@@ -39,14 +47,28 @@ describeEachDatabase('write coalescer', (db) => {
     return new Map(rows.map((r) => [r.target_id!, r.actor_id]))
   }
 
-  test('an idle store runs a write at once and alone; writes queued meanwhile share the next transaction', async () => {
-    const coalescer = new WriteCoalescer<{ id: string; tx: number }>(db().store, { maxInFlight: 1 })
+  test('writes sent in one turn of the event loop share one transaction', async () => {
+    const coalescer = closures({ maxInFlight: 1 })
+    // The way requests read from their sockets together reach it: no await between them.
+    const results = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => coalescer.write(actor(i), createDept(`Together ${i}`))),
+    )
+    expect(new Set(results.map((r) => r.tx)).size).toBe(1)
+    const actors = await auditActors()
+    results.forEach((r, i) => expect(actors.get(r.id)).toBe(`source-${i}`))
+  })
+
+  test('a write sent to an idle store runs alone; writes sent while it runs share the next transaction', async () => {
+    const coalescer = closures({ maxInFlight: 1 })
+    const started = gate()
     const held = gate()
     const first = coalescer.write(actor(0), async (w) => {
       const r = await createDept('First')(w)
+      started.open()
       await held.opened
       return r
     })
+    await started.opened
     const queued = Array.from({ length: 6 }, (_, i) =>
       coalescer.write(actor(i + 1), createDept(`Queued ${i}`)),
     )
@@ -61,12 +83,15 @@ describeEachDatabase('write coalescer', (db) => {
   })
 
   test('a failing unit undoes the shared transaction; every unit then runs alone and gets its own outcome', async () => {
-    const coalescer = new WriteCoalescer<{ id: string; tx: number }>(db().store, { maxInFlight: 1 })
+    const coalescer = closures({ maxInFlight: 1 })
+    const started = gate()
     const held = gate()
     const first = coalescer.write(actor(0), async (w) => {
+      started.open()
       await held.opened
       return createDept('Before')(w)
     })
+    await started.opened
     const ok1 = coalescer.write(actor(1), createDept('Kept 1'))
     const bad = coalescer.write(actor(2), async (w) => {
       // Writes something, then fails: what it wrote must not survive.
@@ -97,15 +122,15 @@ describeEachDatabase('write coalescer', (db) => {
   })
 
   test('batches are bounded: no transaction takes more than maxBatch units', async () => {
-    const coalescer = new WriteCoalescer<{ id: string; tx: number }>(db().store, {
-      maxInFlight: 1,
-      maxBatch: 3,
-    })
+    const coalescer = closures({ maxInFlight: 1, maxBatch: 3 })
+    const started = gate()
     const held = gate()
     const first = coalescer.write(actor(0), async (w) => {
+      started.open()
       await held.opened
       return createDept('Head')(w)
     })
+    await started.opened
     const queued = Array.from({ length: 7 }, (_, i) => coalescer.write(actor(i + 1), createDept(`Unit ${i}`)))
     held.open()
     await first

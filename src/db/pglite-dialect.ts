@@ -1,4 +1,4 @@
-import { protocol, types, type PGlite } from '@electric-sql/pglite'
+import { types, type PGlite } from '@electric-sql/pglite'
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -17,8 +17,6 @@ import {
 import { prepareValue } from 'pg/lib/utils'
 import { beginStatement } from './begin-statement'
 import { preparedName } from './prepared-statements'
-
-const { serialize } = protocol
 
 /**
  * PGlite (the embedded store) for kysely, one call into the database per statement.
@@ -97,6 +95,88 @@ class PgliteDriver implements Driver {
   }
 }
 
+/** Describe portal "", Execute it (all rows), Sync: the fixed tail of every statement's message. */
+const DESCRIBE_EXECUTE_SYNC = Buffer.from([
+  0x44, 0, 0, 0, 6, 0x50, 0, 0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0x53, 0, 0, 0, 4,
+])
+const SYNC = Buffer.from([0x53, 0, 0, 0, 4])
+
+/**
+ * The frontend messages of one statement in one buffer: Parse (when `text` is given: of the unnamed
+ * statement, or of `name` to keep), then, when `values` are given, Bind of `name` to the unnamed
+ * portal with its Describe, Execute and Sync; without values only Sync follows. Parameters as text,
+ * a Buffer as binary (bytea), results as text — what pg-protocol's serializer writes for the same
+ * call, computed in one pass with one allocation.
+ */
+function extendedQuery(
+  name: string,
+  text: string | undefined,
+  values: readonly (string | Buffer | null)[] | undefined,
+): Buffer {
+  const nameBytes = Buffer.byteLength(name)
+  const parseLength = text === undefined ? 0 : 1 + 4 + nameBytes + 1 + Buffer.byteLength(text) + 1 + 2
+  let binary = false
+  let bindLength = 0
+  if (values !== undefined) {
+    bindLength = 1 + 4 + 1 + nameBytes + 1 + 2 + 2 + 2
+    for (const v of values) {
+      if (Buffer.isBuffer(v)) binary = true
+      bindLength += 4 + (v === null ? 0 : Buffer.isBuffer(v) ? v.length : Buffer.byteLength(v))
+    }
+    if (binary) bindLength += 2 * values.length
+  }
+  const tail = values === undefined ? SYNC : DESCRIBE_EXECUTE_SYNC
+  const out = Buffer.allocUnsafe(parseLength + bindLength + tail.length)
+  let at = 0
+  if (text !== undefined) {
+    out[at++] = 0x50
+    out.writeInt32BE(parseLength - 1, at)
+    at += 4
+    at += out.write(name, at)
+    out[at++] = 0
+    at += out.write(text, at)
+    out[at++] = 0
+    out.writeInt16BE(0, at)
+    at += 2
+  }
+  if (values !== undefined) {
+    out[at++] = 0x42
+    out.writeInt32BE(bindLength - 1, at)
+    at += 4
+    out[at++] = 0 // the unnamed portal
+    at += out.write(name, at)
+    out[at++] = 0
+    // Format codes: none (all text), or one per parameter when a Buffer goes as binary.
+    out.writeInt16BE(binary ? values.length : 0, at)
+    at += 2
+    if (binary)
+      for (const v of values) {
+        out.writeInt16BE(Buffer.isBuffer(v) ? 1 : 0, at)
+        at += 2
+      }
+    out.writeInt16BE(values.length, at)
+    at += 2
+    for (const v of values) {
+      if (v === null) {
+        out.writeInt32BE(-1, at)
+        at += 4
+      } else if (Buffer.isBuffer(v)) {
+        out.writeInt32BE(v.length, at)
+        at += 4
+        at += v.copy(out, at)
+      } else {
+        const length = out.write(v, at + 4)
+        out.writeInt32BE(length, at)
+        at += 4 + length
+      }
+    }
+    out.writeInt16BE(0, at) // result columns: all text
+    at += 2
+  }
+  tail.copy(out, at)
+  return out
+}
+
 /** The backend messages a statement's answer is read from (pg-protocol's shapes). */
 interface RowDescription {
   name: 'rowDescription'
@@ -126,18 +206,14 @@ class PgliteConnection implements DatabaseConnection {
     if (name !== undefined && !this.parsed.has(name)) {
       // On its own, so a failure of the statement's first run cannot leave us unsure whether the
       // name exists.
-      await this.exchange([serialize.parse({ name, text: query.sql }), serialize.sync()])
+      await this.exchange(extendedQuery(name, query.sql, undefined))
       this.parsed.add(name)
     }
     // As node-postgres sends them: text, or bytes for a Buffer (its second argument is internal).
-    const values = query.parameters.map((value) => prepareValue(value))
-    const messages = await this.exchange([
-      ...(name === undefined ? [serialize.parse({ text: query.sql })] : []),
-      serialize.bind({ statement: name ?? '', values }),
-      serialize.describe({ type: 'P' }),
-      serialize.execute({}),
-      serialize.sync(),
-    ])
+    const values = query.parameters.map((value) => prepareValue(value) as string | Buffer | null)
+    const messages = await this.exchange(
+      name === undefined ? extendedQuery('', query.sql, values) : extendedQuery(name, undefined, values),
+    )
     return this.resultOf<R>(messages)
   }
 
@@ -147,18 +223,14 @@ class PgliteConnection implements DatabaseConnection {
   }
 
   /** One message to the database and its answer; a database error is thrown as PGlite throws it. */
-  private async exchange(parts: Uint8Array[]): Promise<unknown[]> {
+  private async exchange(message: Uint8Array): Promise<unknown[]> {
     // PGlite's own query() says so too; its protocol entry point would fail obscurely instead.
     if (this.pglite.closed) throw new Error('the embedded database (PGlite) is closed')
-    let length = 0
-    for (const part of parts) length += part.byteLength
-    const message = new Uint8Array(length)
-    let offset = 0
-    for (const part of parts) {
-      message.set(part, offset)
-      offset += part.byteLength
-    }
-    const { messages } = await this.pglite._runExclusiveQuery(() => this.pglite.execProtocol(message))
+    // syncToFs: the file systems we open PGlite on (memory, and a directory through NODEFS) have
+    // nothing to sync after a statement; PGlite's sync step would only queue on its mutex for nothing.
+    const { messages } = await this.pglite._runExclusiveQuery(() =>
+      this.pglite.execProtocol(message, { syncToFs: false }),
+    )
     return messages
   }
 

@@ -1,6 +1,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import { Kysely, sql } from 'kysely'
 import { PgliteDialect } from '../../src/db/pglite-dialect'
+import { prepareOnEachConnection } from '../../src/db/prepared-statements'
 import { describeEachDatabase } from '../helpers/test-database'
 
 /**
@@ -47,6 +48,40 @@ describeEachDatabase('values through the database driver', (db) => {
     // An object parameter is sent as its JSON text, as node-postgres sends it.
     const { rows } = await sql<{ doc: unknown }>`select ${{ a: [1, 2] }}::jsonb as doc`.execute(kysely())
     expect(rows).toEqual([{ doc: { a: [1, 2] } }])
+  })
+
+  test('text of every width and bytes of every value, unnamed and prepared, come back byte for byte', async () => {
+    const texts = [
+      '',
+      'ascii',
+      'ünïcödé 日本語 עברית 😀 👩‍👩‍👧 e\u0301',
+      '\u2028\u2029\ufeff\uffff',
+      'x'.repeat(70_000) + '€',
+    ]
+    const bytes = [Buffer.alloc(0), Buffer.from([0, 0x50, 0x42, 0x53, 0xff]), Buffer.alloc(70_000, 0xab)]
+    // A fixed text, registered: on each store the second run only binds it (see prepared-statements.ts).
+    const query = (text: string | null, b: Buffer | null, n: number) =>
+      sql<{ text: string | null; bytes: Uint8Array | null; n: number; length: number | null }>`
+        select ${text}::text as text, ${b}::bytea as bytes, ${n}::int as n, octet_length(${text}::text) as length`
+    for (const named of [false, true]) {
+      for (const text of [...texts, null]) {
+        for (const b of [...bytes, null]) {
+          const compiled = query(text, b, 7).compile(kysely())
+          if (named) prepareOnEachConnection(compiled.sql)
+          const { rows } = await kysely().executeQuery(compiled)
+          const row = rows[0] as {
+            text: string | null
+            bytes: Uint8Array | null
+            n: number
+            length: number | null
+          }
+          expect(row.text).toBe(text)
+          expect(row.length).toBe(text === null ? null : Buffer.byteLength(text))
+          expect(row.bytes === null ? null : Buffer.from(row.bytes)).toEqual(b)
+          expect(row.n).toBe(7)
+        }
+      }
+    }
   })
 
   test('inserts, updates and deletes report how many rows they touched', async () => {

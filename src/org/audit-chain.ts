@@ -17,7 +17,8 @@ export const GENESIS_HASH: Buffer = Buffer.alloc(32)
 
 /** The namespace of orgsync's advisory locks (see write-context.ts) and the audit chain's key in it. */
 const LOCK_NAMESPACE = 0x6f72
-// Also taken by orgsync_audit_append (migration 0009) when the head row is missing: keep them equal.
+// Also taken by orgsync_audit_append and orgsync_audit_append_events (migrations 0009, 0010) when the head
+// row is missing: keep them equal.
 const CHAIN_LOCK_KEY = 10
 
 /** What one event says: exactly the fields its hash covers. Where it is stored (seq) is not among them. */
@@ -65,7 +66,7 @@ const json = JSON.stringify
 
 /**
  * The canonical JSON of an event around its before/after values: `head + after + mid + before + tail`
- * is the event's text. The database chains events from these parts (orgsync_audit_append), so each
+ * is the event's text. The database chains events from these parts (orgsync_audit_append_events), so each
  * value travels once, as the text stored in its jsonb column.
  */
 export interface EventJsonParts {
@@ -137,7 +138,7 @@ function headOf(
 
 /**
  * Takes the chain for this transaction and reads its head (a retention prune does, before it moves
- * the anchor). Appenders take the head row's lock in orgsync_audit_append (migration 0009), so the
+ * the anchor). Appenders take the head row's lock in orgsync_audit_append_events (migration 0010), so the
  * row lock, held until commit, orders both; the advisory lock also covers a missing head row. The
  * head is read by a statement after the lock, so it sees the previous holder's commit; `for update`
  * makes a transaction whose snapshot predates that commit (repeatable read) fail instead of forking

@@ -42,12 +42,15 @@ function isFreshCreate(input: ClaimInput): boolean {
  * (one round trip together), and the waiting manager links. Each unit keeps its own context, so its
  * audit events name its own actor; the outcome is the one applyClaim gives each unit in turn.
  *
- * What applyClaim does differently for some claims stays with it: those run through it, one after
- * another, after the others — claims that update or link an identity, that arrive inactive, that the
- * matching rule links to an existing person, and claims of a second source in the batch. Within one
- * source they cannot interfere: the matching rule skips people who already have an identity of the
- * source, so none of them can match the person another one creates. Departments missing from the
- * tree are created one unit at a time, under the tree's lock, as applyClaim does.
+ * Claims keep their arrival order. They are taken in runs of one source, each with one look-up for
+ * the run's fresh creates (the run's other claims only add people who have an identity of the source,
+ * whom its matching rule skips, so the look-up holds for the whole run). Consecutive fresh creates it
+ * matched to no one are inserted together; any other claim — one that updates or links an identity,
+ * arrives inactive, or that the matching rule links to an existing person — runs through applyClaim in
+ * its place. Across sources order decides outcomes (one source's new person is the one another
+ * source's rule finds, and whose say lands last), so a run ends where another source's claim comes.
+ * Departments missing from the tree are created one unit at a time, under the tree's lock, as
+ * applyClaim does. test/org/new-claims-property.test.ts holds the outcome equal to one by one.
  *
  * A failure fails the whole call (and the caller's transaction): WriteCoalescer then runs each unit
  * alone, so a duplicate userName gets its conflict and the others commit.
@@ -56,26 +59,61 @@ export async function applyNewClaims(
   contexts: readonly WriteContext[],
   units: readonly ClaimUnit[],
 ): Promise<ClaimResult[]> {
-  const sourceId = units.find((u) => isFreshCreate(u.input))?.source.id
-  const together: number[] = []
-  const later: number[] = []
-  units.forEach((u, i) => (isFreshCreate(u.input) && u.source.id === sourceId ? together : later).push(i))
   const results: ClaimResult[] = new Array<ClaimResult>(units.length)
-  if (together.length > 0) {
-    const created = await createTogether(
-      together.map((i) => contexts[i]!),
-      units[together[0]!]!.source,
-      together.map((i) => units[i]!.input),
-    )
-    for (let k = 0; k < together.length; k++) {
-      const result = created[k]
-      if (result) results[together[k]!] = result
-      else later.push(together[k]!)
+  // Runs of one source's claims, in arrival order: across sources, order decides which claim links to
+  // whose person and whose say lands last, so a run ends where another source's claim comes.
+  for (let start = 0; start < units.length;) {
+    let end = start + 1
+    while (end < units.length && units[end]!.source.id === units[start]!.source.id) end++
+    await applyRun(contexts, units, start, end, results)
+    start = end
+  }
+  return results
+}
+
+/**
+ * One source's claims `start`…`end - 1`, in order: consecutive fresh creates the look-up matched to
+ * no one are created together; any other claim runs through applyClaim in its place.
+ */
+async function applyRun(
+  contexts: readonly WriteContext[],
+  units: readonly ClaimUnit[],
+  start: number,
+  end: number,
+  results: ClaimResult[],
+): Promise<void> {
+  const source = units[start]!.source
+  const fresh: number[] = []
+  for (let i = start; i < end; i++) if (isFreshCreate(units[i]!.input)) fresh.push(i)
+  // The run's look-up holds for the whole run: the other claims of the source only add people who
+  // have an identity of the source, whom its matching rule skips.
+  const looked =
+    fresh.length > 0
+      ? await lookUpAll(
+          contexts[start]!,
+          source,
+          [...new Set(fresh.flatMap((i) => pathPrefixes(units[i]!.input.claim.departmentPath).prefixes))],
+          fresh.map((i) => units[i]!.input.claim.managerExternalId),
+          fresh.map((i) => matchKey(source.policy.matchBy, units[i]!.input)),
+        )
+      : undefined
+  const lookedUp = new Map(fresh.map((i, k) => [i, k]))
+  let group: number[] = []
+  const flush = async () => {
+    if (group.length === 0) return
+    const created = await createTogether(contexts, units, source, group, looked!, lookedUp)
+    group.forEach((i, k) => (results[i] = created[k]!))
+    group = []
+  }
+  for (let i = start; i < end; i++) {
+    const k = lookedUp.get(i)
+    if (k !== undefined && !looked!.matches[k]) group.push(i)
+    else {
+      await flush()
+      results[i] = await applyClaim(contexts[i]!, units[i]!.source, units[i]!.input)
     }
   }
-  later.sort((a, b) => a - b)
-  for (const i of later) results[i] = await applyClaim(contexts[i]!, units[i]!.source, units[i]!.input)
-  return results
+  await flush()
 }
 
 /** The matching rule's key comparison for people `p` against the looked-up key `k.key`. */
@@ -137,44 +175,33 @@ async function lookUpAll(
 }
 
 /**
- * Creates the fresh claims of one source together. A claim the matching rule links to an existing
- * person is left to applyClaim: its entry is undefined.
+ * Creates claims `group` of one source together: fresh creates that the run's look-up (`looked`, whose
+ * entries `lookedUp` maps from unit index) matched to no one.
  */
 async function createTogether(
-  contexts: readonly WriteContext[],
+  allContexts: readonly WriteContext[],
+  units: readonly ClaimUnit[],
   source: ClaimSource,
-  inputs: readonly ClaimInput[],
-): Promise<(ClaimResult | undefined)[]> {
-  const paths = inputs.map((input) => pathPrefixes(input.claim.departmentPath))
-  const prefixes = [...new Set(paths.flatMap((p) => p.prefixes))]
-  const looked = await lookUpAll(
-    contexts[0]!,
-    source,
-    prefixes,
-    inputs.map((input) => input.claim.managerExternalId),
-    inputs.map((input) => matchKey(source.policy.matchBy, input)),
-  )
-
-  const fresh: number[] = []
+  group: readonly number[],
+  looked: Looked,
+  lookedUp: ReadonlyMap<number, number>,
+): Promise<ClaimResult[]> {
+  const contexts = group.map((i) => allContexts[i]!)
+  const inputs = group.map((i) => units[i]!.input)
+  const managers = group.map((i) => looked.managers[lookedUp.get(i)!] ?? null)
   const departmentIds: (string | null)[] = []
   for (let k = 0; k < inputs.length; k++) {
-    if (looked.matches[k]) continue
-    fresh.push(k)
-    const path = paths[k]!
+    const path = pathPrefixes(inputs[k]!.claim.departmentPath)
     const deepest = path.prefixes.at(-1)
     let departmentId = deepest === undefined ? null : (looked.departments.get(deepest) ?? null)
     if (deepest !== undefined && departmentId === null) {
       departmentId = await departmentFor(contexts[k]!, source, path, looked.departments)
       if (departmentId !== null) looked.departments.set(deepest, departmentId)
     }
-    departmentIds[k] = departmentId
+    departmentIds.push(departmentId)
   }
-  const results: (ClaimResult | undefined)[] = new Array<ClaimResult | undefined>(inputs.length)
-  if (fresh.length === 0) return results
-
   const people = prepareCreatePeopleOf(
-    fresh.map((k) => {
-      const c = inputs[k]!.claim
+    inputs.map(({ claim: c }, k) => {
       return {
         ctx: contexts[k]!,
         fields: {
@@ -186,14 +213,13 @@ async function createTogether(
           employeeNumber: c.employeeNumber,
           title: c.title,
           departmentId: departmentIds[k]!,
-          managerId: looked.managers[k] ?? null,
+          managerId: managers[k] ?? null,
         },
       }
     }),
   )
   const identities = prepareCreateIdentitiesOf(
-    fresh.map((k, n) => {
-      const { claim, raw } = inputs[k]!
+    inputs.map(({ claim, raw }, k) => {
       const id = randomUUID()
       return {
         ctx: contexts[k]!,
@@ -205,7 +231,7 @@ async function createTogether(
           attributes: claimAttributes(claim),
           raw,
           active: claim.active,
-          personId: people.ids[n]!,
+          personId: people.ids[k]!,
         },
       }
     }),
@@ -213,24 +239,21 @@ async function createTogether(
   const [persons, created] = await runTogether(contexts[0]!, people, identities)
 
   // A manager named by an id that has not arrived yet: the report waits for them.
-  const waiting = fresh.flatMap((k, n) => {
-    const managerExternalId = inputs[k]!.claim.managerExternalId
-    return managerExternalId !== null && !looked.managers[k]
-      ? [{ source_id: source.id, person_id: persons[n]!.id, manager_external_id: managerExternalId }]
-      : []
-  })
+  const waiting = inputs.flatMap(({ claim }, k) =>
+    claim.managerExternalId !== null && !managers[k]
+      ? [{ source_id: source.id, person_id: persons[k]!.id, manager_external_id: claim.managerExternalId }]
+      : [],
+  )
   if (waiting.length > 0) await contexts[0]!.trx.insertInto('pending_manager_links').values(waiting).execute()
 
-  fresh.forEach((k, n) => {
-    const identity = created[n]!
-    results[k] = {
+  return created.map((identity, k) => {
+    return {
       identity,
       identityId: identity.id,
-      personId: persons[n]!.id,
+      personId: persons[k]!.id,
       version: identity.version,
       created: true,
       changed: true,
     }
   })
-  return results
 }

@@ -233,14 +233,18 @@ for (const kind of databaseKinds().filter((k) => k === 'postgres')) {
 
     test('a store write whose audit append fails (it travels with COMMIT) leaves nothing behind', async () => {
       const store = new OrgStore(handle.db)
-      await sql`alter function orgsync_audit_append rename to orgsync_audit_append_away`.execute(handle.db)
+      await sql`alter function orgsync_audit_append_events rename to orgsync_audit_append_events_away`.execute(
+        handle.db,
+      )
       try {
         const write = store.write(systemActor('test'), (w) =>
           w.createDepartment({ name: 'Pipelined', parentId: null }),
         )
         await expect(write).rejects.toMatchObject({ code: '42883' })
       } finally {
-        await sql`alter function orgsync_audit_append_away rename to orgsync_audit_append`.execute(handle.db)
+        await sql`alter function orgsync_audit_append_events_away rename to orgsync_audit_append_events`.execute(
+          handle.db,
+        )
       }
       const rows = await handle.db
         .selectFrom('departments')

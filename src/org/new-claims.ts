@@ -60,8 +60,6 @@ export async function applyNewClaims(
   units: readonly ClaimUnit[],
 ): Promise<ClaimResult[]> {
   const results: ClaimResult[] = new Array<ClaimResult>(units.length)
-  // Runs of one source's claims, in arrival order: across sources, order decides which claim links to
-  // whose person and whose say lands last, so a run ends where another source's claim comes.
   for (let start = 0; start < units.length;) {
     let end = start + 1
     while (end < units.length && units[end]!.source.id === units[start]!.source.id) end++
@@ -101,7 +99,12 @@ async function applyRun(
   let group: number[] = []
   const flush = async () => {
     if (group.length === 0) return
-    const created = await createTogether(contexts, units, source, group, looked!, lookedUp)
+    const members = group.map((i) => ({
+      ctx: contexts[i]!,
+      input: units[i]!.input,
+      managerId: looked!.managers[lookedUp.get(i)!] ?? null,
+    }))
+    const created = await createTogether(source, members, looked!.departments)
     group.forEach((i, k) => (results[i] = created[k]!))
     group = []
   }
@@ -175,28 +178,25 @@ async function lookUpAll(
 }
 
 /**
- * Creates claims `group` of one source together: fresh creates that the run's look-up (`looked`, whose
- * entries `lookedUp` maps from unit index) matched to no one.
+ * Creates fresh creates of one source together that the run's look-up matched to no one, with the
+ * managers it found; `departments` (by path prefix, as found) gains the departments created here.
  */
 async function createTogether(
-  allContexts: readonly WriteContext[],
-  units: readonly ClaimUnit[],
   source: ClaimSource,
-  group: readonly number[],
-  looked: Looked,
-  lookedUp: ReadonlyMap<number, number>,
+  members: readonly { ctx: WriteContext; input: ClaimInput; managerId: string | null }[],
+  departments: Map<string, string>,
 ): Promise<ClaimResult[]> {
-  const contexts = group.map((i) => allContexts[i]!)
-  const inputs = group.map((i) => units[i]!.input)
-  const managers = group.map((i) => looked.managers[lookedUp.get(i)!] ?? null)
+  const contexts = members.map((m) => m.ctx)
+  const inputs = members.map((m) => m.input)
+  const managers = members.map((m) => m.managerId)
   const departmentIds: (string | null)[] = []
   for (let k = 0; k < inputs.length; k++) {
     const path = pathPrefixes(inputs[k]!.claim.departmentPath)
     const deepest = path.prefixes.at(-1)
-    let departmentId = deepest === undefined ? null : (looked.departments.get(deepest) ?? null)
+    let departmentId = deepest === undefined ? null : (departments.get(deepest) ?? null)
     if (deepest !== undefined && departmentId === null) {
-      departmentId = await departmentFor(contexts[k]!, source, path, looked.departments)
-      if (departmentId !== null) looked.departments.set(deepest, departmentId)
+      departmentId = await departmentFor(contexts[k]!, source, path, departments)
+      if (departmentId !== null) departments.set(deepest, departmentId)
     }
     departmentIds.push(departmentId)
   }

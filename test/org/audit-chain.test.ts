@@ -140,6 +140,24 @@ describeEachDatabase('audit chain', (db, kind) => {
     return (await rows()).map((r) => r.seq)
   }
 
+  /** Event `i` as a replica on an older release writes it: as the system, its own request id, now. */
+  function oldReplicaEvent(i: number): { e: AuditEntry; fields: AuditEventFields } {
+    const e = entry(i)
+    const fields: AuditEventFields = {
+      at: new Date(),
+      actorType: 'system',
+      actorId: null,
+      actorName: 'old-replica',
+      ip: null,
+      userAgent: null,
+      requestId: `old-${i}`,
+      action: e.action,
+      targetType: e.targetType,
+      targetId: e.targetId,
+    }
+    return { e, fields }
+  }
+
   test('each event carries its predecessor hash; the head names the newest', async () => {
     await writeTen()
     const all = await rows()
@@ -294,19 +312,9 @@ describeEachDatabase('audit chain', (db, kind) => {
       db()
         .store.db.transaction()
         .execute(async (trx) => {
-          const at = new Date()
-          const fields: AuditEventFields = {
-            at,
-            actorType: 'system',
-            actorId: null,
-            actorName: 'old-replica',
-            ip: null,
-            userAgent: null,
-            requestId: `old-${i}`,
-            ...entry(i),
-          }
+          const { e, fields } = oldReplicaEvent(i)
+          const at = fields.at
           const { head, mid, tail } = eventJsonPartsOf(fields)
-          const e = entry(i)
           const events = [
             [e.action, e.targetType, e.targetId, valueJson(e.before), valueJson(e.after), head, mid, tail],
           ]
@@ -590,20 +598,8 @@ describeEachDatabase('audit chain', (db, kind) => {
             .store.db.transaction()
             .execute(async (trx) => {
               const head = await lockChainHead(trx)
-              const at = new Date()
-              const e = entry(i)
-              const fields: AuditEventFields = {
-                at,
-                actorType: 'system',
-                actorId: null,
-                actorName: 'old-replica',
-                ip: null,
-                userAgent: null,
-                requestId: `old-${i}`,
-                action: e.action,
-                targetType: e.targetType,
-                targetId: e.targetId,
-              }
+              const { e, fields } = oldReplicaEvent(i)
+              const at = fields.at
               const before = valueJson(e.before)
               const after = valueJson(e.after)
               const hash = eventHash(head.lastHash, eventJson(fields, before, after))
